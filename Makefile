@@ -1,0 +1,47 @@
+# The course's two commands:
+#   make lab    set up the environment if it is missing, then open JupyterLab on the course
+#   make test   set up the environment if it is missing, then run the whole test suite
+# Other targets are for maintainers (see README.md).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# JupyterLab refuses to run as root unless told to (containers, CI machines).
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: lab test env student-notebooks lint format lock clean-env
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else "Python 3.11 is required, found %d.%d: set PYTHON=/path/to/python3.11" % v)'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+env: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/python -m jupyterlab --notebook-dir=. $(ROOT_FLAG) notebooks
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Regenerate notebooks/ from solutions/ (the tests fail when they are out of date).
+student-notebooks: $(STAMP)
+	$(BIN)/python -m course_utils.student_notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check course_utils tests solutions notebooks
+	$(BIN)/ruff format --check course_utils tests solutions/challenge
+
+format: $(STAMP)
+	$(BIN)/ruff format course_utils tests solutions/challenge
+	$(BIN)/ruff check --fix course_utils tests solutions notebooks
+
+# Re-pin every transitive dependency after changing pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^course-utils' > constraints.txt
+
+clean-env:
+	rm -rf $(VENV)
