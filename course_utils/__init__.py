@@ -1,0 +1,59 @@
+"""Shared code of the course *Mathematics for Deep Learning: deep learning for imaging
+inverse problems*.
+
+The most used names are re-exported here, so notebooks can write ``import course_utils as cu``
+and then ``cu.make_physics()``, ``cu.psnr(x_hat, x)``, ``cu.load_dev_set()``, ...
+"""
+
+from .baseline import tikhonov_reconstruct, tv_objective, tv_reconstruct
+from .data import (
+    EllipsePhantomDataset,
+    PatchDataset,
+    list_images,
+    load_dev_set,
+    load_image,
+    load_image_file,
+    load_testset,
+    random_ellipse_phantom,
+    to_official_size,
+    training_patches,
+)
+from .metrics import psnr, ssim
+from .physics import IMAGE_SHAPE, NOISE_SIGMA, adjoint_test, load_kernel, make_physics, measure
+from .plotting import plot_comparison, plot_images
+from .runtime import choose, get_device, is_fast, seed_everything
+from .training import load_or_train, train
+from .validate import check_images
+
+__all__ = [
+    "EllipsePhantomDataset",
+    "IMAGE_SHAPE",
+    "NOISE_SIGMA",
+    "PatchDataset",
+    "adjoint_test",
+    "check_images",
+    "choose",
+    "get_device",
+    "is_fast",
+    "list_images",
+    "load_dev_set",
+    "load_image",
+    "load_image_file",
+    "load_kernel",
+    "load_or_train",
+    "load_testset",
+    "make_physics",
+    "measure",
+    "plot_comparison",
+    "plot_images",
+    "psnr",
+    "random_ellipse_phantom",
+    "seed_everything",
+    "ssim",
+    "tikhonov_reconstruct",
+    "to_official_size",
+    "training_patches",
+    "train",
+    "tv_objective",
+    "tv_reconstruct",
+]

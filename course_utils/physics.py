@@ -1,0 +1,135 @@
+"""The official forward operator of the deblurring challenge.
+
+    y = k * x + n,    n ~ N(0, sigma^2 I),  sigma = 0.03
+
+* ``x``: RGB image, shape ``(B, 3, 256, 256)``, values in [0, 1].
+* ``k``: a fixed 25x25 motion-blur kernel (non-negative, sums to 1), the same for all three
+  channels, shipped in ``data/challenge/motion_kernel.npy`` (see :data:`KERNEL_RECIPE`).
+* ``*``: **circular** convolution (periodic boundary), computed with FFTs by
+  ``deepinv.physics.BlurFFT``. The blur wraps around the image borders; the dev set and the
+  hidden test set are made with this same operator, so the problem is self-consistent.
+* ``y``: same shape as ``x``; it is not clipped, so values slightly outside [0, 1] are normal.
+
+Every notebook and the challenge scorer use :func:`make_physics`; nothing else defines the
+operator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import deepinv as dinv
+import numpy as np
+import torch
+from torch import Tensor
+
+from .paths import DATA_DIR, verify_file
+from .validate import check_images
+
+IMAGE_SHAPE = (3, 256, 256)
+"""(C, H, W) of every challenge image."""
+
+NOISE_SIGMA = 0.03
+"""Standard deviation of the additive Gaussian noise, in image units (range [0, 1])."""
+
+KERNEL_FILE = DATA_DIR / "challenge" / "motion_kernel.npy"
+
+KERNEL_RECIPE = {
+    "generator": "deepinv.physics.generator.MotionBlurGenerator",
+    "psf_size": 25,
+    "l": 0.5,
+    "sigma": 0.5,
+    "seed": 2,
+}
+"""How the shipped kernel was drawn (deepinv 0.5.0): ``generate_kernel()`` re-creates it."""
+
+
+def generate_kernel() -> Tensor:
+    """Draw the challenge kernel from :data:`KERNEL_RECIPE`; shape ``(1, 1, 25, 25)``.
+
+    Used once to create ``KERNEL_FILE``; a test checks that the shipped file still matches.
+    """
+    r = KERNEL_RECIPE
+    gen = dinv.physics.generator.MotionBlurGenerator(
+        (r["psf_size"], r["psf_size"]),
+        rng=torch.Generator().manual_seed(r["seed"]),
+        l=r["l"],
+        sigma=r["sigma"],
+    )
+    return gen.step(batch_size=1)["filter"].float()
+
+
+def load_kernel() -> Tensor:
+    """The shipped challenge kernel, shape ``(1, 1, 25, 25)``, float32, sums to 1.
+
+    The file's sha256 is checked against ``data/challenge/SHA256SUMS``.
+    """
+    verify_file(KERNEL_FILE)
+    k = np.load(KERNEL_FILE, allow_pickle=False)
+    return torch.from_numpy(k.astype(np.float32))[None, None]
+
+
+def make_physics(
+    device: torch.device | str = "cpu", noise_sigma: float = NOISE_SIGMA
+) -> dinv.physics.BlurFFT:
+    """The challenge operator as a deepinv physics object.
+
+    ``physics.A`` blurs, ``physics.A_adjoint`` applies the adjoint (correlation with the
+    kernel), and ``physics(x)`` blurs and adds noise. For reproducible measurements use
+    :func:`measure`.
+    """
+    if not 0 <= noise_sigma < 1:
+        raise ValueError(f"noise_sigma must lie in [0, 1), got {noise_sigma}.")
+    noise = dinv.physics.GaussianNoise(
+        sigma=noise_sigma, rng=torch.Generator(device=device).manual_seed(0)
+    )
+    return dinv.physics.BlurFFT(
+        img_size=IMAGE_SHAPE, filter=load_kernel().to(device), noise_model=noise, device=device
+    )
+
+
+def measure(x: Tensor, seed: int, physics: dinv.physics.Physics | None = None) -> Tensor:
+    """Blur and add noise to a batch ``x`` of shape ``(B, 3, 256, 256)`` in [0, 1].
+
+    Image ``i`` of the batch gets noise seeded with ``seed + i``, so a measurement does not
+    depend on which other images share its batch. Returns ``y`` with the shape of ``x``.
+    """
+    check_images(x, "x", channels=3, size=IMAGE_SHAPE[1:], value_range=(0.0, 1.0))
+    if physics is None:
+        physics = make_physics(device=x.device)
+    with torch.no_grad():
+        blurred = physics.A(x)
+        noise = torch.empty_like(blurred)
+        gen = torch.Generator(device=x.device)
+        for i in range(x.shape[0]):
+            gen.manual_seed(seed + i)
+            noise[i] = torch.randn(blurred.shape[1:], generator=gen, device=x.device)
+        return blurred + physics.noise_model.sigma * noise
+
+
+def adjoint_test(
+    A: Callable[[Tensor], Tensor],
+    A_adjoint: Callable[[Tensor], Tensor],
+    x_shape: tuple[int, ...],
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+) -> float:
+    """Relative error of the adjoint identity <A u, v> = <u, A^T v> for random u, v.
+
+    ``u`` has shape ``x_shape``; ``v`` has the shape of ``A(u)``. Returns
+    ``|<Au, v> - <u, A^T v>| / max(|<Au, v>|, tiny)``: about 1e-15 in float64 and 1e-7 in
+    float32 for a correct adjoint, of order 1 for a wrong one.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.randn(x_shape, generator=gen, dtype=dtype)
+    Au = A(u)
+    v = torch.randn(Au.shape, generator=gen, dtype=Au.dtype)
+    ATv = A_adjoint(v)
+    if ATv.shape != u.shape:
+        raise ValueError(
+            f"A_adjoint maps measurements of shape {tuple(v.shape)} to {tuple(ATv.shape)}, "
+            f"but images have shape {tuple(u.shape)}."
+        )
+    lhs = torch.vdot(Au.flatten(), v.flatten()).real
+    rhs = torch.vdot(u.flatten(), ATv.to(u.dtype).flatten()).real
+    return float((lhs - rhs).abs() / lhs.abs().clamp_min(torch.finfo(dtype).tiny))

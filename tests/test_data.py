@@ -1,0 +1,142 @@
+"""Bundled images, resizing, patches, phantoms and test-set files."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import course_utils as cu
+from course_utils import data
+
+
+def test_every_bundled_image_loads_offline_and_is_documented():
+    readme = (data.DATA_DIR / "README.md").read_text()
+    for name in cu.list_images():
+        x = cu.load_image(name)
+        assert x.dtype == torch.float32 and x.ndim == 3 and x.shape[0] in (1, 3)
+        assert 0 <= x.min() and x.max() <= 1
+        assert f"`{name}`" in readme, f"{name} is not listed with its licence in data/README.md"
+
+
+def test_splits_are_disjoint_and_dev_set_uses_dev_images():
+    train, dev = set(cu.list_images("train")), set(cu.list_images("dev"))
+    assert train and dev and not train & dev
+    assert set(cu.load_dev_set().names) == dev
+    with pytest.raises(ValueError, match="split"):
+        cu.list_images("test")
+    with pytest.raises(KeyError, match="unknown image"):
+        cu.load_image("lena")
+
+
+def test_channel_conversion():
+    assert cu.load_image("camera", channels=3).shape[0] == 3
+    gray = cu.load_image("coffee", channels=1)
+    assert gray.shape[0] == 1 and 0 <= gray.min() and gray.max() <= 1
+
+
+@pytest.mark.parametrize(("h", "w"), [(300, 451), (256, 256), (600, 256), (100, 120)])
+def test_to_official_size(h, w):
+    x = torch.rand(3, h, w)
+    out = cu.to_official_size(x)
+    assert out.shape == (3, 256, 256)
+    assert 0 <= out.min() and out.max() <= 1
+    if (h, w) == (256, 256):
+        assert torch.equal(out, x)
+
+
+def test_load_image_file_handles_gray_alpha_and_16_bit(tmp_path):
+    rgba = np.zeros((10, 12, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 255, 128
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    x = cu.load_image_file(tmp_path / "a.png")
+    assert x.shape == (3, 10, 12) and x[0].eq(1).all() and x[1:].eq(0).all()
+    Image.fromarray(np.full((5, 6), 65535, np.uint16)).save(tmp_path / "b.png")
+    assert cu.load_image_file(tmp_path / "b.png").eq(1).all()
+    Image.fromarray(np.full((5, 6), 51, np.uint8)).save(tmp_path / "c.jpg")
+    assert cu.load_image_file(tmp_path / "c.jpg").shape == (3, 5, 6)
+    (tmp_path / "d.png").write_text("not an image")
+    with pytest.raises(ValueError, match="not a readable image"):
+        cu.load_image_file(tmp_path / "d.png")
+    with pytest.raises(FileNotFoundError):
+        cu.load_image_file(tmp_path / "missing.png")
+
+
+def test_patch_dataset_is_reproducible_and_augments():
+    images = [torch.rand(3, 40, 50), torch.rand(3, 64, 33)]
+    ds = cu.PatchDataset(images, patch_size=32, n_patches=200, seed=1)
+    assert len(ds) == 200 and ds[5].shape == (3, 32, 32)
+    assert torch.equal(ds[5], cu.PatchDataset(images, 32, 200, seed=1)[5])
+    assert not torch.equal(ds[5], cu.PatchDataset(images, 32, 200, seed=2)[5])
+    # Augmentation: a constant-gradient image shows flips/rotations as different orientations.
+    ramp = torch.linspace(0, 1, 32).expand(32, 32)[None].repeat(3, 1, 1)
+    orientations = {
+        tuple(p[0, 0, :2].tolist() + p[0, :2, 0].tolist())
+        for p in cu.PatchDataset([ramp], 32, 64, seed=0)
+    }
+    assert len(orientations) >= 4
+    with pytest.raises(ValueError, match="smaller than"):
+        cu.PatchDataset([torch.rand(3, 10, 10)], patch_size=32)
+    with pytest.raises(IndexError):
+        ds[200]
+
+
+def test_training_patches_come_from_training_images_only():
+    ds = cu.training_patches(patch_size=48, n_patches=4)
+    assert ds[0].shape == (3, 48, 48)
+    assert len(ds.images) == len(cu.list_images("train"))
+
+
+def test_ellipse_phantoms():
+    p = cu.random_ellipse_phantom(64, 8, torch.Generator().manual_seed(0))
+    assert p.shape == (1, 64, 64) and 0 <= p.min() and p.max() <= 1 and p.max() > 0
+    ds = cu.EllipsePhantomDataset(3, size=32, seed=4)
+    assert torch.equal(ds[1], cu.EllipsePhantomDataset(3, size=32, seed=4)[1])
+    assert not torch.equal(ds[0], ds[1])
+    # piecewise constant: few distinct values
+    assert len(torch.unique(p)) < 60
+    with pytest.raises(ValueError):
+        cu.random_ellipse_phantom(4)
+
+
+def test_testset_round_trip(tmp_path):
+    imgs = [torch.rand(3, 300, 280), torch.rand(1, 256, 256)]
+    x, y = data.make_testset(imgs, ["a", "b"], seed=5)
+    path = data.save_testset(tmp_path / "t.safetensors", x, y, ["a", "b"], seed=5)
+    ts = cu.load_testset(path)
+    assert ts.names == ["a", "b"] and ts.seed == 5
+    torch.testing.assert_close(ts.x, x, rtol=0, atol=1e-7)
+    assert torch.equal(ts.y, y)
+    assert cu.load_testset(path, ground_truth=False).x is None
+    with pytest.raises(ValueError, match="8-bit"):
+        data.save_testset(tmp_path / "u.safetensors", x + 1e-3 * (x < 0.5), y, ["a", "b"], 5)
+    with pytest.raises(ValueError, match="unique"):
+        data.save_testset(tmp_path / "u.safetensors", x, y, ["a", "a"], 5)
+
+
+def test_testset_made_with_another_kernel_is_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    x, y = data.make_testset([torch.rand(3, 256, 256)], ["a"], seed=0)
+    path = data.save_testset(tmp_path / "t.safetensors", x, y, ["a"], 0)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata())
+    meta["kernel_sha256"] = "0" * 64
+    save_file(load_file(str(path)), str(path), metadata=meta)
+    with pytest.raises(ValueError, match="different blur kernel"):
+        cu.load_testset(path)
+    with pytest.raises(FileNotFoundError, match="make-testset"):
+        cu.load_testset(tmp_path / "missing.safetensors")
+
+
+def test_dev_set_is_shipped_intact_and_reproducible(tmp_path):
+    dev = cu.load_dev_set()
+    assert dev.y.shape == dev.x.shape == (5, 3, 256, 256)
+    assert json.loads(dev.metadata["names"]) == dev.names
+    rebuilt = cu.load_testset(data.build_dev_set(tmp_path / "dev.safetensors"))
+    assert torch.equal(rebuilt.x, dev.x)
+    # Same seed, same torch version: bitwise equal on one machine; allow float noise across CPUs.
+    torch.testing.assert_close(rebuilt.y, dev.y, rtol=0, atol=1e-5)

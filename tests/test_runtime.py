@@ -1,0 +1,42 @@
+"""Fast-mode switch, seeding and device choice."""
+
+import pytest
+import torch
+
+import course_utils as cu
+
+
+def test_fast_mode_switch(monkeypatch):
+    monkeypatch.setenv("COURSE_FAST", "1")
+    assert cu.is_fast() and cu.choose(2, 50) == 2
+    monkeypatch.setenv("COURSE_FAST", "0")
+    assert not cu.is_fast() and cu.choose(2, 50) == 50
+    monkeypatch.delenv("COURSE_FAST")
+    assert not cu.is_fast()
+    monkeypatch.setenv("COURSE_FAST", "maybe")
+    with pytest.raises(ValueError, match="COURSE_FAST"):
+        cu.is_fast()
+
+
+def test_the_test_suite_runs_in_fast_mode():
+    assert cu.is_fast(), "tests/conftest.py must set COURSE_FAST=1"
+
+
+def test_seed_everything_is_reproducible():
+    g1 = cu.seed_everything(3)
+    a = torch.rand(3, generator=g1), torch.rand(3)
+    g2 = cu.seed_everything(3)
+    b = torch.rand(3, generator=g2), torch.rand(3)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    with pytest.raises(ValueError):
+        cu.seed_everything(-1)
+
+
+def test_device_defaults(monkeypatch):
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert cu.get_device().type == expected
+    assert cu.get_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            cu.get_device("cuda")

@@ -1,0 +1,69 @@
+"""The training loop and the load-or-train pattern."""
+
+import pytest
+import torch
+
+import course_utils as cu
+from course_utils.training import checkpoint_path
+
+
+def _problem():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, generator=gen)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    return loader
+
+
+def _loss(model, batch):
+    x, y = batch
+    return torch.nn.functional.mse_loss(model(x), y)
+
+
+def test_train_reduces_the_loss_and_records_history():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    hist = cu.train(model, _problem(), _loss, opt, epochs=20, eval_fn=lambda m: 1.0)
+    assert len(hist["loss"]) == 20 and hist["eval"] == [1.0] * 20
+    assert hist["loss"][-1] < 1e-2 * hist["loss"][0]
+    assert not model.training
+
+
+def test_train_stops_on_divergence():
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=1e6)
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        cu.train(model, _problem(), _loss, opt, epochs=50)
+
+
+def test_load_or_train(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "lin.safetensors"
+
+    def fit(model):
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        return cu.train(model, _problem(), _loss, opt, epochs=5)
+
+    monkeypatch.setenv("COURSE_FAST", "1")
+    hist = cu.load_or_train(torch.nn.Linear(3, 1), path, fit)
+    assert hist is not None and not path.exists()  # fast mode never saves
+    assert "did not save" in capsys.readouterr().out
+
+    monkeypatch.setenv("COURSE_FAST", "0")
+    trained = torch.nn.Linear(3, 1)
+    cu.load_or_train(trained, path, fit)
+    assert path.exists()
+
+    fresh = torch.nn.Linear(3, 1)
+    assert cu.load_or_train(fresh, path, lambda m: pytest.fail("must not train")) is None
+    assert torch.equal(fresh.weight, trained.weight)
+    assert "Loaded" in capsys.readouterr().out
+
+    with pytest.raises(RuntimeError, match="delete the file"):
+        cu.load_or_train(torch.nn.Linear(4, 1), path, fit)
+
+
+def test_checkpoint_paths():
+    assert checkpoint_path("a.safetensors").parent.name == "checkpoints"
+    with pytest.raises(ValueError, match="safetensors"):
+        checkpoint_path("a.pt")
