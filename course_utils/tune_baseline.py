@@ -1,11 +1,11 @@
 """Tune the classical baselines on the public dev set and record the result.
 
-    python -m course_utils.tune_baseline        # about 10 minutes on 2 cores
+    python -m course_utils.tune_baseline        # about 6 minutes on 2 idle cores
 
 Grid-searches lam for TV (each run converged, 2000 iterations) and for Tikhonov, then finds
-the fewest TV iterations within 0.02 dB of the converged PSNR, and writes everything to
-``data/challenge/baseline_tuning.json``. Copy the chosen values into ``baseline.py``;
-``tests/test_baseline.py`` checks that the constants there match the record.
+the fewest TV iterations from which the PSNR stays within 0.01 dB of its converged value,
+and writes everything to ``data/challenge/baseline_tuning.json``. Copy the chosen values
+into ``baseline.py``; ``tests/test_baseline.py`` checks that they match the record.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from .baseline import tikhonov_reconstruct, tv_reconstruct
 from .paths import DATA_DIR
 
 TUNING_FILE = DATA_DIR / "challenge" / "baseline_tuning.json"
+RULE = "fewest iterations from which every longer run is within 0.01 dB of 2000 iterations"
 
 
 def _tune() -> dict:
@@ -44,7 +45,10 @@ def _tune() -> dict:
         start = time.perf_counter()
         iters[n] = score(tv_reconstruct(dev.y, physics, best_lam, n))[0]
         iters[n] = (iters[n], (time.perf_counter() - start) / dev.y.shape[0])
-    n_ok = min(n for n in iters if converged - iters[n][0] <= 0.02)
+    # The PSNR overshoots before it settles: ask that every longer run stays close too.
+    n_ok = min(
+        n for n in iters if all(abs(converged - iters[m][0]) <= 0.01 for m in iters if m >= n)
+    )
 
     tik_grid = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1]
     tik = {lam: score(tikhonov_reconstruct(dev.y, physics, lam)) for lam in tik_grid}
@@ -57,7 +61,7 @@ def _tune() -> dict:
             "converged_psnr": converged,
             "psnr_and_seconds_per_image_by_iterations": {str(k): v for k, v in iters.items()},
             "chosen_iterations": n_ok,
-            "rule": "fewest iterations within 0.02 dB of the 2000-iteration PSNR",
+            "rule": RULE,
         },
         "tikhonov": {
             "lambda_grid": {str(k): {"psnr": v[0], "ssim": v[1]} for k, v in tik.items()},
