@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageOps
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
@@ -159,13 +159,15 @@ def _convert_channels(x: Tensor, channels: int | None) -> Tensor:
 def load_image_file(path: str | Path) -> Tensor:
     """An image file (PNG, JPEG, TIFF, ...) as an RGB float32 tensor ``(3, H, W)`` in [0, 1].
 
-    Gray images are replicated to three channels; an alpha channel is dropped.
+    Gray images are replicated to three channels; an alpha channel is dropped; the EXIF
+    orientation of photos is applied.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no image file at {path}.")
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as opened:
+            im = ImageOps.exif_transpose(opened)  # phone photos: apply the stored rotation
             im.load()
             if im.mode in ("I;16", "I;16B", "I;16L"):
                 arr = np.asarray(im, dtype=np.uint16)

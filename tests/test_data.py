@@ -140,3 +140,14 @@ def test_dev_set_is_shipped_intact_and_reproducible(tmp_path):
     assert torch.equal(rebuilt.x, dev.x)
     # Same seed, same torch version: bitwise equal on one machine; allow float noise across CPUs.
     torch.testing.assert_close(rebuilt.y, dev.y, rtol=0, atol=1e-5)
+
+
+def test_load_image_file_applies_exif_orientation(tmp_path):
+    arr = np.zeros((10, 20, 3), np.uint8)
+    arr[:, :5] = 255  # bright left band
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    Image.fromarray(arr).save(tmp_path / "phone.jpg", exif=exif, quality=100)
+    x = cu.load_image_file(tmp_path / "phone.jpg")
+    assert x.shape == (3, 20, 10)
+    assert x[:, :5].mean() > 0.9 and x[:, -5:].mean() < 0.1  # the band is now at the top
