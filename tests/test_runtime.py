@@ -19,7 +19,7 @@ def test_fast_mode_switch(monkeypatch):
 
 
 def test_the_test_suite_runs_in_fast_mode():
-    assert cu.is_fast(), "tests/conftest.py must set COURSE_FAST=1"
+    assert cu.is_fast(), "conftest.py must set COURSE_FAST=1"
 
 
 def test_seed_everything_is_reproducible():
