@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 env: $(STAMP)
 
+# LAB_ARGS passes extra options, e.g. make lab LAB_ARGS="--no-browser --port=8890"
 lab: $(STAMP)
-	$(BIN)/python -m jupyterlab --notebook-dir=. $(ROOT_FLAG) notebooks
+	$(BIN)/python -m jupyterlab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
