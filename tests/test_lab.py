@@ -6,6 +6,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +23,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+IN_PROJECT_VENV = Path(sys.prefix).resolve() == (ROOT / ".venv").resolve()
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+@pytest.mark.skipif(not IN_PROJECT_VENV, reason="make lab runs in .venv: use make test")
 def test_make_lab_serves_the_course_notebooks():
     port, token = _free_port(), "course-smoke-test"
     args = f"--no-browser --ip=127.0.0.1 --port={port} --IdentityProvider.token={token}"
