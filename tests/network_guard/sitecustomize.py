@@ -1,6 +1,6 @@
 """Block network access in every Python process that has this folder on ``PYTHONPATH``.
 
-Python imports ``sitecustomize`` at start-up, so ``tests/conftest.py`` puts this folder on
+Python imports ``sitecustomize`` at start-up, so the root ``conftest.py`` puts this folder on
 ``PYTHONPATH`` and subprocesses and notebook kernels inherit the guard; it also calls
 :func:`install` in the pytest process itself. Only loopback (127.0.0.0/8, ::1, ``localhost``)
 and Unix sockets are allowed, which keeps Jupyter's kernel connections (ZeroMQ on loopback)
