@@ -209,6 +209,13 @@ def quantize_8bit(x: Tensor) -> Tensor:
 # ---------------------------------------------------------------------- training patches
 
 
+def _item_generator(seed: int, i: int, length: int) -> torch.Generator:
+    """The generator of item ``i`` of a reproducible random dataset of ``length`` items."""
+    if not 0 <= i < length:
+        raise IndexError(f"index {i} is out of range for a dataset of {length} items.")
+    return torch.Generator().manual_seed(seed * 1_000_003 + i)
+
+
 class PatchDataset(torch.utils.data.Dataset):
     """Random square patches from a list of images, with random flips and 90° rotations.
 
@@ -250,9 +257,7 @@ class PatchDataset(torch.utils.data.Dataset):
         return self.n_patches
 
     def __getitem__(self, i: int) -> Tensor:
-        if not 0 <= i < self.n_patches:
-            raise IndexError(i)
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
+        g = _item_generator(self.seed, i, self.n_patches)
         im = self.images[int(torch.multinomial(self.weights, 1, generator=g))]
         p = self.patch_size
         top = int(torch.randint(im.shape[-2] - p + 1, (1,), generator=g))
@@ -314,9 +319,7 @@ class EllipsePhantomDataset(torch.utils.data.Dataset):
         return self.length
 
     def __getitem__(self, i: int) -> Tensor:
-        if not 0 <= i < self.length:
-            raise IndexError(i)
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
+        g = _item_generator(self.seed, i, self.length)
         return random_ellipse_phantom(self.size, self.n_ellipses, g)
 
 

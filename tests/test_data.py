@@ -94,6 +94,8 @@ def test_ellipse_phantoms():
     ds = cu.EllipsePhantomDataset(3, size=32, seed=4)
     assert torch.equal(ds[1], cu.EllipsePhantomDataset(3, size=32, seed=4)[1])
     assert not torch.equal(ds[0], ds[1])
+    with pytest.raises(IndexError, match="out of range"):
+        ds[3]
     # piecewise constant: few distinct values
     assert len(torch.unique(p)) < 60
     with pytest.raises(ValueError):
