@@ -20,7 +20,7 @@ from .data import (
 )
 from .metrics import psnr, ssim
 from .physics import IMAGE_SHAPE, NOISE_SIGMA, adjoint_test, load_kernel, make_physics, measure
-from .plotting import plot_comparison, plot_images
+from .plotting import plot_comparison
 from .runtime import choose, get_device, is_fast, seed_everything
 from .training import load_or_train, train
 from .validate import check_images
@@ -45,7 +45,6 @@ __all__ = [
     "make_physics",
     "measure",
     "plot_comparison",
-    "plot_images",
     "psnr",
     "random_ellipse_phantom",
     "seed_everything",

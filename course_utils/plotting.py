@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
-import torch
 from torch import Tensor
 
 from .metrics import psnr, ssim
@@ -19,9 +18,9 @@ def _as_batch(img: Tensor) -> Tensor:
 def _show(ax, img: Tensor, title: str) -> None:
     img = img.detach().float().cpu().clamp(0, 1)
     if img.shape[0] == 1:
-        ax.imshow(img[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     else:
-        ax.imshow(img.permute(1, 2, 0), interpolation="nearest")
+        ax.imshow(img.permute(1, 2, 0).numpy(), interpolation="nearest")
     ax.set_title(title, fontsize=9)
     ax.axis("off")
 
@@ -64,19 +63,5 @@ def plot_comparison(
             col += 1
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
-    return fig
-
-
-def plot_images(images: Sequence[Tensor], titles: Sequence[str] | None = None, size: float = 3.0):
-    """A row of images ``(C, H, W)`` (or batches, of which the first is shown)."""
-    titles = list(titles) if titles is not None else [""] * len(images)
-    if len(titles) != len(images):
-        raise ValueError(f"{len(images)} images but {len(titles)} titles.")
-    fig, axes = plt.subplots(
-        1, len(images), figsize=(size * len(images), size + 0.4), squeeze=False
-    )
-    for ax, img, title in zip(axes[0], images, titles, strict=True):
-        _show(ax, _as_batch(torch.as_tensor(img))[0], title)
     fig.tight_layout()
     return fig
