@@ -11,6 +11,7 @@ from .data import (
     PatchDataset,
     list_images,
     load_dev_set,
+    load_digits,
     load_image,
     load_image_file,
     load_testset,
@@ -18,10 +19,16 @@ from .data import (
     to_official_size,
     training_patches,
 )
+from .gradients import (
+    directional_derivative,
+    finite_difference_gradient,
+    relative_error,
+    saved_tensor_bytes,
+)
 from .metrics import psnr, ssim
 from .physics import IMAGE_SHAPE, NOISE_SIGMA, adjoint_test, load_kernel, make_physics, measure
 from .plotting import plot_comparison
-from .runtime import choose, get_device, is_fast, seed_everything
+from .runtime import choose, get_device, is_fast, seed_everything, time_call
 from .training import load_or_train, train
 from .validate import check_images
 
@@ -33,10 +40,13 @@ __all__ = [
     "adjoint_test",
     "check_images",
     "choose",
+    "directional_derivative",
+    "finite_difference_gradient",
     "get_device",
     "is_fast",
     "list_images",
     "load_dev_set",
+    "load_digits",
     "load_image",
     "load_image_file",
     "load_kernel",
@@ -47,9 +57,12 @@ __all__ = [
     "plot_comparison",
     "psnr",
     "random_ellipse_phantom",
+    "relative_error",
+    "saved_tensor_bytes",
     "seed_everything",
     "ssim",
     "tikhonov_reconstruct",
+    "time_call",
     "to_official_size",
     "training_patches",
     "train",

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import random
+import statistics
+import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -66,3 +69,22 @@ def get_device(prefer: str | None = None) -> torch.device:
             "get_device('cpu')."
         )
     return device
+
+
+def time_call(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall-clock time of ``fn()`` in seconds, over ``repeats`` calls after ``warmup``.
+
+    The median resists the odd slow call (another process, the first call's allocations).
+    Timings depend on the machine and its load: compare them with each other, and assert
+    only ratios with generous margins.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}.")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)

@@ -153,3 +153,17 @@ def test_load_image_file_applies_exif_orientation(tmp_path):
     x = cu.load_image_file(tmp_path / "phone.jpg")
     assert x.shape == (3, 20, 10)
     assert x[:, :5].mean() > 0.9 and x[:, -5:].mean() < 0.1  # the band is now at the top
+
+
+def test_digits_split_is_fixed_stratified_and_in_range():
+    x_train, y_train = cu.load_digits("train")
+    x_test, y_test = cu.load_digits("test")
+    x_all, _ = cu.load_digits("all")
+    assert x_train.shape == (1347, 1, 8, 8) and x_test.shape == (450, 1, 8, 8)
+    assert len(x_all) == len(x_train) + len(x_test) == 1797
+    assert x_train.dtype == torch.float32 and y_train.dtype == torch.int64
+    assert 0 <= x_all.min() and x_all.max() == 1
+    assert torch.bincount(y_test).min() >= 43  # every class is in the test split
+    assert torch.equal(cu.load_digits("test")[0], x_test)  # the same split every time
+    with pytest.raises(ValueError, match="split"):
+        cu.load_digits("dev")

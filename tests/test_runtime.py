@@ -40,3 +40,11 @@ def test_device_defaults(monkeypatch):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA"):
             cu.get_device("cuda")
+
+
+def test_time_call_returns_the_median_and_checks_its_arguments():
+    calls = []
+    seconds = cu.time_call(lambda: calls.append(1), repeats=3, warmup=2)
+    assert len(calls) == 5 and 0 <= seconds < 1
+    with pytest.raises(ValueError, match="repeats"):
+        cu.time_call(lambda: None, repeats=0)
