@@ -26,7 +26,15 @@ from .gradients import (
     saved_tensor_bytes,
 )
 from .metrics import psnr, ssim
-from .physics import IMAGE_SHAPE, NOISE_SIGMA, adjoint_test, load_kernel, make_physics, measure
+from .physics import (
+    IMAGE_SHAPE,
+    NOISE_SIGMA,
+    adjoint_test,
+    load_kernel,
+    make_physics,
+    measure,
+    padded_kernel,
+)
 from .plotting import plot_comparison
 from .runtime import choose, get_device, is_fast, seed_everything, time_call
 from .training import load_or_train, train
@@ -54,6 +62,7 @@ __all__ = [
     "load_testset",
     "make_physics",
     "measure",
+    "padded_kernel",
     "plot_comparison",
     "psnr",
     "random_ellipse_phantom",

@@ -88,6 +88,30 @@ def make_physics(
     )
 
 
+def padded_kernel(
+    shape: tuple[int, int], dtype: torch.dtype = torch.float64, kernel: Tensor | None = None
+) -> Tensor:
+    """A blur kernel as an image of ``shape`` ``(H, W)``: zero-padded, its centre at pixel (0, 0).
+
+    This is the impulse response of the circular blur, so its DFT is the kernel spectrum κ:
+    ``torch.fft.rfft2(padded_kernel(shape))`` gives the eigenvalues of ``make_physics().A``.
+    ``kernel`` is ``(kh, kw)`` with odd sides (default: the challenge kernel).
+    """
+    if kernel is None:
+        kernel = load_kernel()[0, 0]
+    if kernel.ndim != 2 or kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:
+        raise ValueError(
+            f"kernel must be 2-D with odd sides (so that it has a centre pixel), got shape "
+            f"{tuple(kernel.shape)}."
+        )
+    kh, kw = kernel.shape
+    if shape[0] < kh or shape[1] < kw:
+        raise ValueError(f"shape {tuple(shape)} is smaller than the kernel {(kh, kw)}.")
+    padded = torch.zeros(tuple(shape), dtype=dtype)
+    padded[:kh, :kw] = kernel.to(dtype)
+    return torch.roll(padded, shifts=(-(kh // 2), -(kw // 2)), dims=(0, 1))
+
+
 def measure(x: Tensor, seed: int, physics: dinv.physics.Physics | None = None) -> Tensor:
     """Blur and add noise to a batch ``x`` of shape ``(B, 3, 256, 256)`` in [0, 1].
 

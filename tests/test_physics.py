@@ -77,3 +77,18 @@ def test_measure_rejects_integer_images():
 def test_make_physics_rejects_bad_noise_level():
     with pytest.raises(ValueError, match="noise_sigma"):
         cu.make_physics(noise_sigma=-0.1)
+
+
+def test_padded_kernel_spectrum_is_the_eigenvalues_of_the_operator():
+    physics = cu.make_physics()
+    kappa = torch.fft.rfft2(cu.padded_kernel((256, 256), torch.float32))
+    x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    by_hand = torch.fft.irfft2(torch.fft.rfft2(x) * kappa, s=(256, 256))
+    assert torch.allclose(by_hand, physics.A(x), atol=1e-5)
+    k = cu.padded_kernel((40, 30))
+    assert k.shape == (40, 30) and k.dtype == torch.float64
+    assert k.sum().item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="odd"):
+        cu.padded_kernel((8, 8), kernel=torch.ones(2, 2))
+    with pytest.raises(ValueError, match="smaller"):
+        cu.padded_kernel((10, 10))
