@@ -33,15 +33,14 @@ def train(
 
     :param loss_fn: ``loss_fn(model, batch)`` returns the scalar loss of one batch.
     :param scheduler: stepped once per epoch.
-    :param eval_fn: ``eval_fn(model)`` returns a validation number after each epoch (run in
-        eval mode without gradients).
-    :returns: ``{"loss": [mean loss per epoch], "eval": [...]}`` (``"eval"`` only with eval_fn).
+    :param eval_fn: ``eval_fn(model)`` is called after each epoch (in eval mode, without
+        gradients) and returns a number, recorded under ``"eval"``, or a dict of named numbers,
+        each recorded under its name (e.g. ``{"test loss": ..., "weight norm": ...}``).
+    :returns: ``{"loss": [mean training loss per epoch], <eval names>: [one value per epoch]}``.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}.")
     history: dict[str, list[float]] = {"loss": []}
-    if eval_fn is not None:
-        history["eval"] = []
     bar = tqdm(range(epochs), desc=desc, unit="epoch")
     for _ in bar:
         model.train()
@@ -65,8 +64,14 @@ def train(
         if eval_fn is not None:
             model.eval()
             with torch.no_grad():
-                history["eval"].append(float(eval_fn(model)))
-            postfix["eval"] = f"{history['eval'][-1]:.4g}"
+                values = eval_fn(model)
+            if not isinstance(values, dict):
+                values = {"eval": values}
+            if "loss" in values:
+                raise ValueError("eval_fn may not use the name 'loss' (the training loss).")
+            for name, value in values.items():
+                history.setdefault(name, []).append(float(value))
+                postfix[name] = f"{float(value):.4g}"
         bar.set_postfix(postfix)
     model.eval()
     return history

@@ -30,6 +30,17 @@ def test_train_reduces_the_loss_and_records_history():
     assert not model.training
 
 
+def test_train_records_named_evaluations():
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    norms = lambda m: {"weight norm": m.weight.norm(), "bias": m.bias.item()}  # noqa: E731
+    hist = cu.train(model, _problem(), _loss, opt, epochs=3, eval_fn=norms)
+    assert set(hist) == {"loss", "weight norm", "bias"} and len(hist["weight norm"]) == 3
+    assert hist["weight norm"][-1] == pytest.approx(model.weight.norm().item())
+    with pytest.raises(ValueError, match="'loss'"):
+        cu.train(model, _problem(), _loss, opt, epochs=1, eval_fn=lambda m: {"loss": 0.0})
+
+
 def test_train_stops_on_divergence():
     model = torch.nn.Linear(3, 1)
     opt = torch.optim.SGD(model.parameters(), lr=1e6)
