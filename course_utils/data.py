@@ -386,7 +386,8 @@ def save_testset(path: str | Path, x: Tensor, y: Tensor, names: list[str], seed:
     and ``y`` as float32. The metadata records the names, seed, noise level and the sha256 of
     the kernel, so a file made with another operator is refused on loading.
     """
-    from .physics import IMAGE_SHAPE, KERNEL_FILE, NOISE_SIGMA
+    from .kernel import KERNEL_FILE
+    from .physics import IMAGE_SHAPE, NOISE_SIGMA
 
     check_images(x, "x", channels=3, size=IMAGE_SHAPE[1:], value_range=(0.0, 1.0))
     check_images(y, "y", channels=3, size=IMAGE_SHAPE[1:])
@@ -420,7 +421,7 @@ def load_testset(path: str | Path, ground_truth: bool = True) -> TestSet:
     """Read a file written by :func:`save_testset`; ``ground_truth=False`` leaves ``x`` out."""
     from safetensors import safe_open
 
-    from .physics import KERNEL_FILE
+    from .kernel import KERNEL_FILE
 
     path = Path(path)
     if not path.is_file():

@@ -4,7 +4,7 @@
 
 * ``x``: RGB image, shape ``(B, 3, 256, 256)``, values in [0, 1].
 * ``k``: a fixed 25x25 motion-blur kernel (non-negative, sums to 1), the same for all three
-  channels, shipped in ``data/challenge/motion_kernel.npy`` (see :data:`KERNEL_RECIPE`).
+  channels, shipped in ``data/challenge/motion_kernel.npy`` (see :mod:`course_utils.kernel`).
 * ``*``: **circular** convolution (periodic boundary), computed with FFTs by
   ``deepinv.physics.BlurFFT``. The blur wraps around the image borders; the dev set and the
   hidden test set are made with this same operator, so the problem is self-consistent.
@@ -19,11 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import deepinv as dinv
-import numpy as np
 import torch
 from torch import Tensor
 
-from .paths import DATA_DIR, verify_file
+from .kernel import load_kernel
 from .validate import check_images
 
 IMAGE_SHAPE = (3, 256, 256)
@@ -31,42 +30,6 @@ IMAGE_SHAPE = (3, 256, 256)
 
 NOISE_SIGMA = 0.03
 """Standard deviation of the additive Gaussian noise, in image units (range [0, 1])."""
-
-KERNEL_FILE = DATA_DIR / "challenge" / "motion_kernel.npy"
-
-KERNEL_RECIPE = {
-    "generator": "deepinv.physics.generator.MotionBlurGenerator",
-    "psf_size": 25,
-    "l": 0.5,
-    "sigma": 0.5,
-    "seed": 2,
-}
-"""How the shipped kernel was drawn (deepinv 0.5.0): ``generate_kernel()`` re-creates it."""
-
-
-def generate_kernel() -> Tensor:
-    """Draw the challenge kernel from :data:`KERNEL_RECIPE`; shape ``(1, 1, 25, 25)``.
-
-    Used once to create ``KERNEL_FILE``; a test checks that the shipped file still matches.
-    """
-    r = KERNEL_RECIPE
-    gen = dinv.physics.generator.MotionBlurGenerator(
-        (r["psf_size"], r["psf_size"]),
-        rng=torch.Generator().manual_seed(r["seed"]),
-        l=r["l"],
-        sigma=r["sigma"],
-    )
-    return gen.step(batch_size=1)["filter"].float()
-
-
-def load_kernel() -> Tensor:
-    """The shipped challenge kernel, shape ``(1, 1, 25, 25)``, float32, sums to 1.
-
-    The file's sha256 is checked against ``data/challenge/SHA256SUMS``.
-    """
-    verify_file(KERNEL_FILE)
-    k = np.load(KERNEL_FILE, allow_pickle=False)
-    return torch.from_numpy(k.astype(np.float32))[None, None]
 
 
 def make_physics(

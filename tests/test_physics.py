@@ -5,21 +5,94 @@ import pytest
 import torch
 
 import course_utils as cu
-from course_utils.physics import KERNEL_FILE, generate_kernel
+from course_utils.kernel import (
+    KERNEL_FILE,
+    check_kernel_provenance,
+    generate_kernel,
+    kernel_from_trajectory,
+    recipe_trajectory,
+)
 
 
-def test_shipped_kernel_matches_its_recipe():
+def test_shipped_kernel_is_a_normalised_histogram():
     shipped = cu.load_kernel()
     assert shipped.shape == (1, 1, 25, 25)
-    torch.testing.assert_close(shipped, generate_kernel(), rtol=0, atol=1e-6)
     assert shipped.min() >= 0
     assert abs(float(shipped.sum()) - 1) < 1e-5
+    counts = shipped.double() * 159
+    torch.testing.assert_close(counts, counts.round(), rtol=0, atol=1e-4)
+
+
+def test_recipe_trajectory_is_the_one_deepinv_bins():
+    # The trajectory the provenance check reasons about is exactly deepinv's, on any CPU.
+    assert torch.equal(kernel_from_trajectory(recipe_trajectory()), generate_kernel())
+
+
+def test_shipped_kernel_matches_its_recipe_up_to_rounding_moves():
+    report = check_kernel_provenance()
+    assert report["samples"] == 159
+    # Only points within a rounding distance of a bin edge may move: few of the 159.
+    assert 0 < report["movable"] <= 30, report
+    assert report["moved"] <= report["movable"]
+    assert report["l1"] <= report["l1_bound"] <= 2 * 30 / 159
+
+
+def test_provenance_check_passes_for_a_simulated_other_cpu():
+    trajectory = recipe_trajectory()
+    gen = torch.Generator().manual_seed(0)
+    wobble = 1e-6 * torch.randn(trajectory.shape, generator=gen)
+    assert check_kernel_provenance(trajectory=trajectory * (1 + wobble))["l1"] <= 6 / 159
+    # The same trajectory filtered in float64 is a larger, realistic change of floating-point
+    # path: a few points cross a bin edge, as between two CPUs, and the check still passes.
+    other_cpu = kernel_from_trajectory(recipe_trajectory(torch.float64))
+    report = check_kernel_provenance(kernel=other_cpu)
+    assert 1 <= report["moved"] <= report["movable"], report
+
+
+def _other_seed_kernel(seed):
+    import deepinv as dinv
+
+    gen = dinv.physics.generator.MotionBlurGenerator(
+        (25, 25), rng=torch.Generator().manual_seed(seed), l=0.5, sigma=0.5
+    )
+    return gen.step(batch_size=1)["filter"]
+
+
+@pytest.mark.parametrize(
+    "make_kernel",
+    [
+        lambda: _other_seed_kernel(0),
+        lambda: _other_seed_kernel(3),
+        lambda: torch.roll(cu.load_kernel(), 1, dims=-1),
+        lambda: torch.roll(cu.load_kernel(), 1, dims=-2),
+        lambda: torch.ones(1, 1, 25, 25) / 625,
+    ],
+    ids=["seed-0", "seed-3", "shift-x", "shift-y", "flat"],
+)
+def test_provenance_check_rejects_another_kernel(make_kernel):
+    with pytest.raises(ValueError, match="recipe"):
+        check_kernel_provenance(kernel=make_kernel())
+
+
+def test_provenance_check_rejects_a_single_move_of_a_point_far_from_an_edge():
+    # Within the L1 bound, but no rounding can move this point: the check is finer than L1.
+    trajectory = recipe_trajectory().double()
+    u = (trajectory + 1) * 25 / 2
+    margin = torch.minimum(u - u.floor(), u.ceil() - u).min(dim=1).values
+    far = int(margin.argmax())
+    row, col = u[far].floor().long().tolist()
+    counts = (cu.load_kernel()[0, 0].double() * 159).round()
+    counts[row, col] -= 1
+    counts[row, (col + 1) % 25] += 1
+    moved = (counts / (159 + 1e-6)).float()[None, None]
+    with pytest.raises(ValueError, match="more than rounding can explain"):
+        check_kernel_provenance(kernel=moved)
 
 
 def test_kernel_checksum_is_enforced(tmp_path, monkeypatch):
     bad = tmp_path / KERNEL_FILE.name
     np.save(bad, np.ones((25, 25), np.float32) / 625, allow_pickle=False)
-    monkeypatch.setattr("course_utils.physics.KERNEL_FILE", bad)
+    monkeypatch.setattr("course_utils.kernel.KERNEL_FILE", bad)
     with pytest.raises(ValueError, match="was modified"):
         cu.load_kernel()
 
