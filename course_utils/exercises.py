@@ -12,22 +12,105 @@ back a reference, so the rest of the notebook still runs::
     report = check_close("PSNR of the noisy image", psnr, 20.3, atol=0.1)
     assert report.ok, report
 
-Values may be torch tensors, numpy arrays, Python numbers, or tuples/lists of these.
-Output is plain text (no colour codes).
+Values may be torch tensors, numpy arrays, Python numbers, or tuples/lists of these
+(``output_names`` names the entries of a tuple in the reports). Output is plain text (no
+colour codes).
+
+**Hints come after an attempt, in tiers.** Each time a check finds its exercise not done, or
+wrong, it counts a failed attempt for that exercise (per kernel) and prints its hints from
+``data/hints/<notebook>.toml`` up to that tier: the first failure shows a *pointer* (where to
+look), the second the key *formula*, the third and later where the *reference* lives. A
+correct answer prints no hint. The stub in the student notebook says only what to compute.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+import tomllib
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Comparison", "ExerciseMismatch", "check_close", "check_function", "check_value"]
+__all__ = [
+    "Comparison",
+    "ExerciseMismatch",
+    "check_close",
+    "check_function",
+    "check_value",
+    "hint",
+    "reset_attempts",
+]
+
+HINTS_DIR = Path(__file__).resolve().parent.parent / "data" / "hints"
+"""One TOML file per notebook, ``data/hints/<notebook>.toml``, one table per exercise."""
+HINT_TIERS = ("pointer", "formula", "reference")
+"""The tiers of every exercise's hints, in the order they are revealed."""
+
+_failed_attempts: Counter[str] = Counter()
 
 RETRY = "Fix your function, or restore `raise NotImplementedError` to continue with the reference."
+
+
+@cache
+def load_hints(folder: Path = HINTS_DIR) -> dict[str, dict[str, str]]:
+    """Every hints file in ``folder`` as ``{exercise name: {"notebook": stem, tier: text}}``.
+
+    Raises ``ValueError`` naming the file and the exercise if an entry lacks a tier, has an
+    unknown key, or if two files define the same exercise name.
+    """
+    hints: dict[str, dict[str, str]] = {}
+    for path in sorted(Path(folder).glob("*.toml")):
+        with open(path, "rb") as f:
+            tables = tomllib.load(f)
+        for name, entry in tables.items():
+            missing = [tier for tier in HINT_TIERS if not entry.get(tier)]
+            unknown = sorted(set(entry) - set(HINT_TIERS))
+            if missing or unknown:
+                problem = f"has no {', '.join(missing)}" if missing else f"has {unknown}"
+                raise ValueError(f"{path.name}: exercise {name!r} {problem}.")
+            if name in hints:
+                raise ValueError(
+                    f"{path.name}: exercise {name!r} is also in {hints[name]['notebook']}.toml; "
+                    "exercise names must be unique across notebooks."
+                )
+            hints[name] = {"notebook": path.stem, **entry}
+    return hints
+
+
+def reset_attempts() -> None:
+    """Forget every failed attempt (the hints start again at the first tier)."""
+    _failed_attempts.clear()
+
+
+def hint(name: str, hints: Mapping[str, str] | None = None) -> str:
+    """Count a failed attempt at exercise ``name`` and return the hints it has earned.
+
+    ``hints`` (``{"pointer": ..., "formula": ..., "reference": ...}``) defaults to the entry in
+    ``data/hints/``; an exercise without one gets an empty string.
+    """
+    if hints is None:
+        hints = load_hints().get(name)
+    _failed_attempts[name] += 1
+    if not hints:
+        return ""
+    shown = min(_failed_attempts[name], len(HINT_TIERS))
+    lines = [
+        f"  hint {i + 1}/{len(HINT_TIERS)} ({tier}): {hints[tier]}"
+        for i, tier in enumerate(HINT_TIERS[:shown])
+    ]
+    if shown < len(HINT_TIERS):
+        lines.append("  (run the check again after another try for the next hint)")
+    return "\n".join(lines)
+
+
+def _with_hint(text: str, name: str, hints: Mapping[str, str] | None) -> str:
+    extra = hint(name, hints)
+    return f"{text}\n{extra}" if extra else text
 
 
 class ExerciseMismatch(AssertionError):
@@ -145,15 +228,29 @@ def _compare_arrays(actual: Any, expected: Any, rtol: float, atol: float, at: st
     ], max_abs
 
 
-def _compare(actual: Any, expected: Any, rtol: float, atol: float, strict: bool, path: str = ""):
-    """Return (problems, max abs error, notes); recurse into tuples and lists."""
-    at = f"output{path}: " if path else ""
+def _compare(
+    actual: Any,
+    expected: Any,
+    rtol: float,
+    atol: float,
+    strict: bool,
+    path: str = "",
+    names: Sequence[str] | None = None,
+):
+    """Return (problems, max abs error, notes); recurse into tuples and lists.
+
+    ``names`` labels the entries of a top-level tuple (else they are ``output[i]``).
+    """
+    at = "" if not path else f"output{path}: " if path.startswith("[") else f"{path}: "
     if isinstance(actual, tuple | list) and isinstance(expected, tuple | list):
         if len(actual) != len(expected):
             return [f"{at}length: yours {len(actual)}, reference {len(expected)}"], None, []
+        if names is not None and len(names) != len(expected):
+            raise ValueError(f"output_names has {len(names)} names for {len(expected)} outputs.")
         problems, errors, notes = [], [], []
         for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
-            p, err, n = _compare(a, e, rtol, atol, strict, f"{path}[{i}]")
+            label = names[i] if names is not None else f"{path}[{i}]"
+            p, err, n = _compare(a, e, rtol, atol, strict, label)
             problems, errors, notes = problems + p, errors + [err], notes + n
         return problems, None if None in errors else max(errors, default=0.0), notes
     notes = []
@@ -215,16 +312,22 @@ def check_function(
     reference_name: str,
     rtol: float = 1e-5,
     atol: float = 1e-6,
+    output_names: Sequence[str] | None = None,
+    hints: Mapping[str, str] | None = None,
 ) -> Callable:
     """Check ``student_fn`` against ``reference_fn`` on ``example_args``; return the one to use.
 
     * ``student_fn`` raises ``NotImplementedError`` (exercise not done): print that the
-      notebook continues with ``reference_name`` and return ``reference_fn``.
+      notebook continues with ``reference_name``, print the hints earned so far (see
+      :func:`hint`) and return ``reference_fn``.
     * Results match (see :func:`check_close`; also the same container type, e.g. both
       ``torch.Tensor``, and device): print ✓ and return ``student_fn``.
-    * Results differ: print the report and raise :class:`ExerciseMismatch`.
+    * Results differ: print the report and the hints earned, and raise
+      :class:`ExerciseMismatch`.
     * Any other exception from ``student_fn`` propagates unchanged.
 
+    ``output_names`` names the entries when the functions return a tuple, e.g.
+    ``("value", "gradient")``. ``hints`` overrides the exercise's entry in ``data/hints/``.
     Both functions must be deterministic (no random noise). ``student_fn`` gets copies of
     tensor and array arguments, so modifying them in place cannot spoil the comparison
     (it is reported as a note).
@@ -235,18 +338,24 @@ def check_function(
         result = student_fn(*copies)
     except NotImplementedError:
         print(
-            f"[{label}] not done yet — the notebook continues with the reference "
-            f"implementation ({reference_name})."
+            _with_hint(
+                f"[{label}] not done yet — the notebook continues with the reference "
+                f"implementation ({reference_name}).",
+                name,
+                hints,
+            )
         )
         return reference_fn
-    problems, max_abs, notes = _compare(result, reference_fn(*example_args), rtol, atol, True)
+    expected = reference_fn(*example_args)
+    problems, max_abs, notes = _compare(result, expected, rtol, atol, True, names=output_names)
     for i, (arg, copied) in enumerate(zip(example_args, copies, strict=True)):
         if copied is not arg and not _same(arg, copied):
             notes.append(f"your function modified its argument {i + 1} in place")
     report = Comparison(label, tuple(problems), max_abs, rtol, atol, tuple(notes))
-    print(report)
     if not report.ok:
+        print(_with_hint(str(report), name, hints))
         raise ExerciseMismatch(f"{report.summary} {RETRY}")
+    print(report)
     return student_fn
 
 
@@ -260,18 +369,22 @@ def check_value(
     validate: Callable[[Any], str | None] | None = None,
     rtol: float = 1e-5,
     atol: float = 1e-6,
+    hints: Mapping[str, str] | None = None,
 ) -> Any:
     """Check a value the student sets or computes (``None`` means not done); return the one to use.
 
     * ``student_value is None``: print that the notebook continues with ``describe``
-      (default: ``repr`` of the fallback) and return ``fallback`` (default: ``reference_value``).
+      (default: ``repr`` of the fallback), print the hints earned so far (see :func:`hint`) and
+      return ``fallback`` (default: ``reference_value``).
     * ``reference_value`` given: the value must match it (see :func:`check_close`).
     * ``validate`` given: ``validate(student_value)`` returns ``None`` when the value is
       acceptable, else a sentence saying what is wrong. Use it when there is no single
       right answer (e.g. a regularisation weight).
 
-    A mismatch or a rejected value prints the reason and raises :class:`ExerciseMismatch`;
-    otherwise ✓ is printed and ``student_value`` returned.
+    A mismatch or a rejected value prints the reason and the hints earned, and raises
+    :class:`ExerciseMismatch`; otherwise ✓ is printed and ``student_value`` returned. Written
+    questions use this too: the student writes the answer (a number, a count, a choice) into
+    a variable, and the check gives feedback in the student copy.
     """
     label = f"Exercise: {name}"
     if fallback is None:
@@ -280,18 +393,23 @@ def check_value(
         raise ValueError("check_value needs a fallback or a reference_value")
     describe = describe or repr(fallback)
     if student_value is None:
-        print(f"[{label}] not done yet — the notebook continues with {describe}.")
+        print(
+            _with_hint(
+                f"[{label}] not done yet — the notebook continues with {describe}.", name, hints
+            )
+        )
         return fallback
     retry = f"Fix your value, or set it back to None to continue with {describe}."
     if reference_value is not None:
         report = check_close(label, student_value, reference_value, rtol=rtol, atol=atol)
-        print(report)
         if not report.ok:
+            print(_with_hint(str(report), name, hints))
             raise ExerciseMismatch(f"{report.summary} {retry}")
+        print(report)
     if validate is not None:
         reason = validate(student_value)
         if reason:
-            print(f"[{label}] ✗ {reason}")
+            print(_with_hint(f"[{label}] ✗ {reason}", name, hints))
             raise ExerciseMismatch(f"[{label}] {reason} {retry}")
         if reference_value is None:
             print(f"[{label}] ✓ accepted: {_short(student_value)}.")

@@ -11,7 +11,10 @@ Marking conventions in a solution notebook:
       # YOUR CODE HERE
       raise NotImplementedError("Exercise not done yet")
 
-  ``### BEGIN SOLUTION hint: Use torch.fft.fft2.`` puts the hint in the exception message.
+  ``### BEGIN SOLUTION message: Exercise 2: the receptive field (see above).`` sets the
+  exception message: one short sentence (at most :data:`MAX_MESSAGE` characters) that says
+  what to compute and where to look, never how. Hints belong in ``data/hints/<notebook>.toml``,
+  where the exercise check reveals them in tiers after a failed attempt.
   ``### BEGIN SOLUTION stub: lam = None`` replaces the ``raise`` line by ``lam = None``; a
   region outside a function body must have such a stub (a ``raise`` there would stop the
   notebook).
@@ -27,6 +30,10 @@ saved widget state), and are byte-identical from one run to the next.
 
 Every stub must leave the notebook runnable: wrap the exercise's use in a check from
 :mod:`course_utils.exercises`, which falls back to a reference implementation.
+
+:func:`hygiene_problems` lists what a student would trip over (a solution line left in the
+student copy or in the hints, a markdown heading or display maths hidden in a code comment,
+a long stub message); ``--check`` reports these too.
 
 Command line (``make student-notebooks``)::
 
@@ -51,12 +58,17 @@ from .paths import REPO_DIR
 
 ROOT = REPO_DIR
 SOLUTION_ONLY_TAG = "solution-only"
-DEFAULT_HINT = "Exercise not done yet"
+DEFAULT_MESSAGE = "Exercise not done yet"
+MAX_MESSAGE = 80
+"""Longest stub message, in characters: a short sentence, never a recipe."""
+MIN_SOLUTION_LINE = 25
+"""Solution lines at least this long (stripped) must not appear in the student copy."""
 ANSWER_PLACEHOLDER = "*Your answer here.*"
 
 _CODE_BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?P<rest>.*?)[ \t]*$")
 _CODE_END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
-_CODE_OPTION = re.compile(r"^[ \t]+(?P<key>stub|hint):[ \t]*(?P<value>\S.*)$")
+_CODE_OPTION = re.compile(r"^[ \t]+(?P<key>stub|message|hint):[ \t]*(?P<value>\S.*)$")
+_HIDDEN_MARKDOWN = re.compile(r"^\s*#\s+(#{1,6}\s+\S|\$\$)|^\s*#\s*\$\$")
 _MD_BEGIN = re.compile(r"^[ \t]*<!--[ \t]*BEGIN SOLUTION[ \t]*-->[ \t]*$")
 _MD_END = re.compile(r"^[ \t]*<!--[ \t]*END SOLUTION[ \t]*-->[ \t]*$")
 _ANY_MARKER = re.compile(r"(BEGIN|END) SOLUTION")
@@ -122,7 +134,19 @@ def _code_stub(source: str, where: str):
         if rest and option is None:
             raise MarkerError(
                 f"{where}: cannot read {match[0].strip()!r}; "
-                "expected '### BEGIN SOLUTION', '... stub: CODE' or '... hint: TEXT'"
+                "expected '### BEGIN SOLUTION', '... stub: CODE' or '... message: TEXT'"
+            )
+        if option and option["key"] == "hint":
+            raise MarkerError(
+                f"{where}: 'hint:' is gone: the student reads a stub before trying. Use "
+                "'message:' for a short sentence saying what to compute, and put the hints in "
+                "data/hints/<notebook>.toml"
+            )
+        if option and option["key"] == "message" and len(option["value"]) > MAX_MESSAGE:
+            raise MarkerError(
+                f"{where}: the stub message has {len(option['value'])} characters; keep it to "
+                f"one short sentence (at most {MAX_MESSAGE}) and put hints in "
+                "data/hints/<notebook>.toml"
             )
         if option and option["key"] == "stub":
             return f"{indent}# YOUR CODE HERE\n{indent}{option['value']}{ending}"
@@ -132,8 +156,8 @@ def _code_stub(source: str, where: str):
                 f"{where}: a region outside any function needs '### BEGIN SOLUTION stub: CODE' "
                 "(a bare `raise` there would stop the student notebook)"
             )
-        hint = json.dumps(option["value"] if option else DEFAULT_HINT, ensure_ascii=False)
-        return f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError({hint}){ending}"
+        message = json.dumps(option["value"] if option else DEFAULT_MESSAGE, ensure_ascii=False)
+        return f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError({message}){ending}"
 
     return stub
 
@@ -177,6 +201,67 @@ def make_student_notebook(
     return student
 
 
+def _solution_lines(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
+    """(cell index, stripped line) for every line inside a solution region of ``nb``."""
+    lines = []
+    for index, cell in enumerate(nb.cells):
+        begin, end = (_CODE_BEGIN, _CODE_END) if cell.cell_type == "code" else (_MD_BEGIN, _MD_END)
+        inside = False
+        for line in cell.source.splitlines():
+            if begin.match(line):
+                inside = True
+            elif end.match(line):
+                inside = False
+            elif inside and line.strip():
+                lines.append((index, line.strip()))
+    return lines
+
+
+def hygiene_problems(
+    solution: nbformat.NotebookNode,
+    student: nbformat.NotebookNode,
+    name: str = "notebook",
+    hints_text: str = "",
+) -> list[str]:
+    """What a student would trip over in a solution notebook and its student copy.
+
+    * a solution line of :data:`MIN_SOLUTION_LINE` characters or more that appears in the
+      student copy, or in ``hints_text`` (the hints file);
+    * a markdown heading or display maths written as a comment in a code cell (it never
+      renders);
+    * a ``NotImplementedError`` message in the student copy longer than :data:`MAX_MESSAGE`.
+    """
+    problems = []
+    student_text = "\n".join(cell.source for cell in student.cells)
+    for index, line in _solution_lines(solution):
+        if len(line) < MIN_SOLUTION_LINE:
+            continue
+        for text, place in ((student_text, "its student copy"), (hints_text, "the hints file")):
+            if line in text:
+                problems.append(
+                    f"{name}, cell {index + 1}: the solution line {line[:50]!r} appears in {place}"
+                )
+    for index, cell in enumerate(solution.cells):
+        if cell.cell_type != "code":
+            continue
+        for line in cell.source.splitlines():
+            if _HIDDEN_MARKDOWN.match(line):
+                problems.append(
+                    f"{name}, cell {index + 1}: markdown hidden in a code comment, which never "
+                    f"renders: {line.strip()[:50]!r}; move it to a markdown cell"
+                )
+                break
+    for index, cell in enumerate(student.cells):
+        for match in re.finditer(r"NotImplementedError\((\"(?:[^\"\\]|\\.)*\")\)", cell.source):
+            message = json.loads(match[1])
+            if len(message) > MAX_MESSAGE:
+                problems.append(
+                    f"{name}, student cell {index + 1}: a stub message of {len(message)} "
+                    f"characters (at most {MAX_MESSAGE}): say what to compute, not how"
+                )
+    return problems
+
+
 def _read_solution(path: Path) -> nbformat.NotebookNode:
     """Read a notebook; cells without an id get a stable one (nbformat would pick at random)."""
     raw = json.loads(path.read_text(encoding="utf-8"))
@@ -200,14 +285,20 @@ def sync(check: bool = False, root: Path = ROOT) -> list[str]:
 
     With ``check=True`` nothing is written and every stale, missing or extra student notebook
     is reported. Otherwise stale and missing ones are (re)written, and only extra notebooks
-    (which have no solution notebook and are never deleted) are reported.
+    (which have no solution notebook and are never deleted) are reported. Hygiene problems
+    (:func:`hygiene_problems`) are reported in both cases.
     """
     solutions, students = Path(root) / "solutions", Path(root) / "notebooks"
     sources = sorted(solutions.glob("*.ipynb"))
     problems = []
     for source in sources:
         target = students / source.name
-        text = render(make_student_notebook(_read_solution(source), f"solutions/{source.name}"))
+        hints_file = Path(root) / "data" / "hints" / f"{source.stem}.toml"
+        hints_text = hints_file.read_text(encoding="utf-8") if hints_file.exists() else ""
+        solution = _read_solution(source)
+        student = make_student_notebook(solution, f"solutions/{source.name}")
+        problems += hygiene_problems(solution, student, f"solutions/{source.name}", hints_text)
+        text = render(student)
         current = target.read_text(encoding="utf-8") if target.exists() else None
         if current == text:
             continue

@@ -6,12 +6,25 @@ import numpy as np
 import pytest
 import torch
 
+from course_utils import exercises
 from course_utils.exercises import (
     ExerciseMismatch,
     check_close,
     check_function,
     check_value,
+    hint,
+    reset_attempts,
 )
+
+HINTS = {"pointer": "look at cell 3", "formula": "y = 2x", "reference": "torch.mul"}
+
+
+@pytest.fixture(autouse=True)
+def fresh_attempts():
+    reset_attempts()
+    yield
+    reset_attempts()
+
 
 X = torch.linspace(-1.0, 1.0, 2 * 3 * 4 * 5).reshape(2, 3, 4, 5)
 
@@ -103,6 +116,79 @@ def test_tuples_are_compared_element_by_element():
 
     with pytest.raises(ExerciseMismatch, match=r"output\[1\]: 120 of 120 entries differ"):
         check_function("pair", lambda x: (x, 3 * x + 5), ref, X, reference_name="r")
+
+
+def test_tuple_outputs_are_named_in_the_report(capsys):
+    def ref(x):
+        return x, 2 * x
+
+    with pytest.raises(ExerciseMismatch, match=r"gradient: 120 of 120 entries differ"):
+        check_function(
+            "pair",
+            lambda x: (x, 3 * x + 5),
+            ref,
+            X,
+            reference_name="r",
+            output_names=("value", "gradient"),
+        )
+    assert "output[1]" not in capsys.readouterr().out
+    with pytest.raises(ValueError, match="3 names for 2 outputs"):
+        check_function("pair", ref, ref, X, reference_name="r", output_names=("a", "b", "c"))
+
+
+# --- hints ------------------------------------------------------------------------------------
+
+
+def test_hints_come_in_tiers_after_each_failed_or_missing_attempt(capsys):
+    check_function("double", stub, reference, X, reference_name="r", hints=HINTS)
+    first = capsys.readouterr().out
+    assert "hint 1/3 (pointer): look at cell 3" in first and "y = 2x" not in first
+    with pytest.raises(ExerciseMismatch):
+        check_function("double", lambda x: 3 * x, reference, X, reference_name="r", hints=HINTS)
+    second = capsys.readouterr().out
+    assert "hint 2/3 (formula): y = 2x" in second and "torch.mul" not in second
+    for _ in range(2):  # the third tier, and it stays there
+        check_function("double", stub, reference, X, reference_name="r", hints=HINTS)
+        assert "hint 3/3 (reference): torch.mul" in capsys.readouterr().out
+
+
+def test_a_correct_answer_shows_no_hint_and_other_exercises_count_apart(capsys):
+    check_function("double", stub, reference, X, reference_name="r", hints=HINTS)
+    capsys.readouterr()
+    check_function("double", reference, reference, X, reference_name="r", hints=HINTS)
+    assert "hint" not in capsys.readouterr().out
+    check_value("other", None, 1.0, hints=HINTS)
+    out = capsys.readouterr().out
+    assert "hint 1/3" in out and "hint 2/3" not in out
+
+
+def test_value_checks_give_hints_when_missing_wrong_or_rejected(capsys):
+    check_value("count", None, 97, hints=HINTS)
+    assert "hint 1/3" in capsys.readouterr().out
+    with pytest.raises(ExerciseMismatch):
+        check_value("count", 96, 97, hints=HINTS)
+    assert "hint 2/3" in capsys.readouterr().out
+    with pytest.raises(ExerciseMismatch):
+        check_value("positive", -1, fallback=1, validate=lambda v: "negative", hints=HINTS)
+    assert "hint 1/3" in capsys.readouterr().out
+
+
+def test_the_hints_file_is_read_and_checked(tmp_path):
+    path = tmp_path / "day0.toml"
+    path.write_text('["double"]\npointer = "p"\nformula = "f"\nreference = "r"\n')
+    entry = exercises.load_hints(tmp_path)["double"]
+    assert entry["notebook"] == "day0"
+    assert hint("double", entry).endswith(
+        "(run the check again after another try for the next hint)"
+    )
+    assert hint("an exercise without hints") == ""
+    (tmp_path / "day1.toml").write_text(path.read_text())
+    with pytest.raises(ValueError, match="'double' is also in day0.toml"):
+        exercises.load_hints.__wrapped__(tmp_path)
+    (tmp_path / "day1.toml").unlink()
+    path.write_text('["double"]\npointer = "p"\n')
+    with pytest.raises(ValueError, match="'double' has no formula, reference"):
+        exercises.load_hints.__wrapped__(tmp_path)
 
 
 def test_other_exceptions_propagate_unchanged():

@@ -8,7 +8,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from course_utils.student_notebooks import (
+    MAX_MESSAGE,
     MarkerError,
+    hygiene_problems,
     main,
     make_student_notebook,
     render,
@@ -53,13 +55,13 @@ def test_code_region_becomes_a_stub_at_the_marker_indentation():
     ]
 
 
-def test_stub_and_hint_options_and_several_regions():
+def test_stub_and_message_options_and_several_regions():
     source = (
         "### BEGIN SOLUTION stub: lam = None\n"
         "lam = 0.05\n"
         "### END SOLUTION\n"
         "def prox(x):\n"
-        '\t### BEGIN SOLUTION hint: Use torch.clamp, "soft" thresholding.\n'
+        '\t### BEGIN SOLUTION message: Exercise 2: the "soft" prox (see above).\n'
         "\treturn x\n"
         "\t### END SOLUTION"
     )
@@ -68,8 +70,19 @@ def test_stub_and_hint_options_and_several_regions():
         "lam = None\n"
         "def prox(x):\n"
         "\t# YOUR CODE HERE\n"
-        '\traise NotImplementedError("Use torch.clamp, \\"soft\\" thresholding.")'
+        '\traise NotImplementedError("Exercise 2: the \\"soft\\" prox (see above).")'
     ]
+
+
+def test_a_long_stub_message_or_the_old_hint_option_is_refused():
+    long = "Exercise 1: " + "multiply rfft2(x) by the spectrum, " * 3
+    assert len(long) > MAX_MESSAGE
+    cell = f"def f():\n    ### BEGIN SOLUTION message: {long}\n    return 1\n    ### END SOLUTION"
+    with pytest.raises(MarkerError, match="one short sentence"):
+        make_student_notebook(notebook(new_code_cell(cell)))
+    old = "def f():\n    ### BEGIN SOLUTION hint: use fft\n    return 1\n    ### END SOLUTION"
+    with pytest.raises(MarkerError, match="data/hints"):
+        make_student_notebook(notebook(new_code_cell(old)))
 
 
 def test_cells_with_ipython_magics_are_handled():
@@ -125,7 +138,7 @@ def test_solution_only_cells_are_dropped():
         ("if x:\n  ### BEGIN SOLUTION\n  ### BEGIN SOLUTION\n  ### END SOLUTION\n", "nested"),
         ("### BEGIN SOLUTIONS\n### END SOLUTION\n", "cannot read"),
         ("### BEGIN SOLUTION\nlam = 1\n### END SOLUTION\n", "needs '### BEGIN SOLUTION stub"),
-        ("### BEGIN SOLUTION hint: h\nlam = 1\n### END SOLUTION\n", "outside any function"),
+        ("### BEGIN SOLUTION message: h\nlam = 1\n### END SOLUTION\n", "outside any function"),
         (
             "for i in range(3):\n    ### BEGIN SOLUTION\n    x = i\n    ### END SOLUTION\n",
             "outside",
@@ -245,6 +258,54 @@ def test_command_line_check(tmp_path, capsys):
     assert "error: solutions/day1.ipynb, cell 1" in capsys.readouterr().err
 
 
+# --- hygiene: what a student would trip over ---------------------------------------------------
+
+
+def hygiene(*cells, hints_text=""):
+    nb = notebook(*cells)
+    return hygiene_problems(nb, make_student_notebook(nb), "day9.ipynb", hints_text)
+
+
+def test_hygiene_passes_a_clean_notebook():
+    body = "    return torch.fft.irfft2(x * kappa)\n"
+    code = f"def f(x):\n    ### BEGIN SOLUTION\n{body}    ### END SOLUTION"
+    assert hygiene(new_markdown_cell("## 1. Title\n$$a = b$$"), new_code_cell(code)) == []
+
+
+def test_hygiene_finds_a_solution_line_left_in_the_student_copy_or_the_hints():
+    solution = "    return torch.fft.irfft2(x * kappa.conj())\n"
+    code = f"def f(x):\n    ### BEGIN SOLUTION\n{solution}    ### END SOLUTION"
+    reference = f"def reference(x):\n{solution}"
+    problems = hygiene(new_code_cell(code), new_code_cell(reference))
+    assert len(problems) == 1 and "appears in its student copy" in problems[0]
+    problems = hygiene(new_code_cell(code), hints_text=f"formula = '{solution.strip()}'")
+    assert len(problems) == 1 and "appears in the hints file" in problems[0]
+    short = "def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION"
+    assert hygiene(new_code_cell(short), new_code_cell("y = x + 1\nreturn x + 1")) == []
+    answer = "<!-- BEGIN SOLUTION -->\nThe kernel has zeros in its spectrum.\n<!-- END SOLUTION -->"
+    problems = hygiene(
+        new_markdown_cell(answer), new_markdown_cell("The kernel has zeros in its spectrum.")
+    )
+    assert len(problems) == 1 and "cell 1" in problems[0]
+
+
+@pytest.mark.parametrize(
+    "comment",
+    ["# ## 5. UNets: multiscale denoisers", "    # ### Training", "# $$ x = y $$", "#$$"],
+)
+def test_hygiene_finds_markdown_hidden_in_a_code_comment(comment):
+    problems = hygiene(new_code_cell(f"x = 1\n{comment}\ny = 2"))
+    assert len(problems) == 1 and "markdown hidden in a code comment" in problems[0]
+
+
+def test_hygiene_finds_a_long_stub_message_written_by_hand():
+    long = "x" * (MAX_MESSAGE + 1)
+    problems = hygiene(new_code_cell(f'def f():\n    raise NotImplementedError("{long}")'))
+    assert len(problems) == 1 and "stub message" in problems[0]
+    ok = hygiene(new_code_cell('def f():\n    raise NotImplementedError("Exercise 1.")'))
+    assert ok == []
+
+
 # --- the repository's notebooks ---------------------------------------------------------------
 
 
@@ -293,4 +354,46 @@ def test_solution_notebooks_open_with_objectives_prerequisites_and_run_time():
         for heading in ("Learning objectives", "Prerequisites", "Expected run time"):
             if heading.lower() not in first.source.lower():
                 problems.append(f"{name}: the first cell has no {heading!r}")
+    assert not problems, "\n".join(problems)
+
+
+SECTION_ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*(.+?)\s*\|\s*(\d+)\s*\|\s*(core|optional)\s*\|\s*$")
+SECTION_HEADING = re.compile(r"^##\s+(\d+)\.\s+(.+?)\s*$")
+
+
+def section_table(first_cell):
+    """{number: (title, minutes, kind)} from the '## Sections' table of a notebook's first cell."""
+    rows = [SECTION_ROW.match(line) for line in first_cell.splitlines()]
+    return {int(m[1]): (m[2], int(m[3]), m[4]) for m in rows if m}
+
+
+def test_solution_notebooks_list_their_sections_with_minutes_core_or_optional():
+    problems = []
+    for name, nb in repo_notebooks():
+        if not name.startswith("solutions/"):
+            continue
+        table = section_table(nb.cells[0].source)
+        headings = {
+            int(m[1]): m[2]
+            for cell in nb.cells
+            if cell.cell_type == "markdown"
+            for m in map(SECTION_HEADING.match, cell.source.splitlines())
+            if m
+        }
+        if "## Sections" not in nb.cells[0].source or not table:
+            problems.append(f"{name}: the first cell has no '## Sections' table")
+            continue
+        if sorted(table) != sorted(headings):
+            problems.append(
+                f"{name}: sections {sorted(table)} in the table, {sorted(headings)} in the text"
+            )
+        for number, (title, minutes, _) in table.items():
+            if number in headings and headings[number] != title:
+                problems.append(
+                    f"{name}: section {number} is {headings[number]!r}, the table says {title!r}"
+                )
+            if minutes <= 0:
+                problems.append(f"{name}: section {number} has {minutes} minutes")
+        if not any(kind == "core" for _, _, kind in table.values()):
+            problems.append(f"{name}: no core section")
     assert not problems, "\n".join(problems)
