@@ -6,6 +6,7 @@ and then ``cu.make_physics()``, ``cu.psnr(x_hat, x)``, ``cu.load_dev_set()``, ..
 """
 
 from .baseline import tikhonov_reconstruct, tv_objective, tv_reconstruct
+from .checkpoints import load_checkpoint
 from .data import (
     EllipsePhantomDataset,
     PatchDataset,
@@ -37,7 +38,7 @@ from .physics import (
 )
 from .plotting import plot_comparison
 from .runtime import choose, get_device, is_fast, seed_everything, time_call
-from .training import load_or_train, train
+from .training import train
 from .validate import check_images
 
 __all__ = [
@@ -58,7 +59,7 @@ __all__ = [
     "load_image",
     "load_image_file",
     "load_kernel",
-    "load_or_train",
+    "load_checkpoint",
     "load_testset",
     "make_physics",
     "measure",

@@ -1,10 +1,9 @@
-"""The training loop and the load-or-train pattern."""
+"""The notebook training loop."""
 
 import pytest
 import torch
 
 import course_utils as cu
-from course_utils.training import checkpoint_path
 
 
 def _problem():
@@ -46,35 +45,3 @@ def test_train_stops_on_divergence():
     opt = torch.optim.SGD(model.parameters(), lr=1e6)
     with pytest.raises(FloatingPointError, match="learning rate"):
         cu.train(model, _problem(), _loss, opt, epochs=50)
-
-
-def test_load_or_train(tmp_path, monkeypatch, capsys):
-    path = tmp_path / "lin.safetensors"
-
-    def fit(model):
-        opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        return cu.train(model, _problem(), _loss, opt, epochs=5)
-
-    monkeypatch.setenv("COURSE_FAST", "1")
-    hist = cu.load_or_train(torch.nn.Linear(3, 1), path, fit)
-    assert hist is not None and not path.exists()  # fast mode never saves
-    assert "did not save" in capsys.readouterr().out
-
-    monkeypatch.setenv("COURSE_FAST", "0")
-    trained = torch.nn.Linear(3, 1)
-    cu.load_or_train(trained, path, fit)
-    assert path.exists()
-
-    fresh = torch.nn.Linear(3, 1)
-    assert cu.load_or_train(fresh, path, lambda m: pytest.fail("must not train")) is None
-    assert torch.equal(fresh.weight, trained.weight)
-    assert "Loaded" in capsys.readouterr().out
-
-    with pytest.raises(RuntimeError, match="delete the file"):
-        cu.load_or_train(torch.nn.Linear(4, 1), path, fit)
-
-
-def test_checkpoint_paths():
-    assert checkpoint_path("a.safetensors").parent.name == "checkpoints"
-    with pytest.raises(ValueError, match="safetensors"):
-        checkpoint_path("a.pt")
