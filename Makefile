@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root unless told to (containers, CI machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test env student-notebooks lint format lock clean-env
+.PHONY: lab test test-full checkpoints env student-notebooks lint format lock clean-env
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else "Python 3.11 is required, found %d.%d: set PYTHON=/path/to/python3.11" % v)'
@@ -27,6 +27,16 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Every solution notebook in full mode (what a student gets), with each one's time at the end;
+# the goal is under 5 minutes each.
+test-full: $(STAMP)
+	COURSE_FAST=0 COURSE_SUITE_LIMIT_S=7200 $(BIN)/python -m pytest solutions $(PYTEST_ARGS)
+
+# Retrain every registered checkpoint from its record (data/checkpoints/registry.toml), one
+# after the other; NAMES="a b" retrains only those.
+checkpoints: $(STAMP)
+	$(BIN)/python -m course_utils.checkpoints retrain $(NAMES)
 
 # Regenerate notebooks/ from solutions/ (the tests fail when they are out of date).
 student-notebooks: $(STAMP)

@@ -8,8 +8,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RUFF = Path(sys.executable).parent / "ruff"  # the pinned ruff of the test environment
-CHECKED = ["course_utils", "tests", "solutions", "notebooks"]
-FORMATTED = ["course_utils", "tests", "solutions/challenge"]
+CHECKED = ["conftest.py", "course_utils", "tests", "solutions", "notebooks"]
+FORMATTED = ["conftest.py", "course_utils", "tests", "solutions/challenge"]
 
 
 def run_ruff(arguments: list[str], paths: list[str]) -> str:
