@@ -397,3 +397,20 @@ def test_solution_notebooks_list_their_sections_with_minutes_core_or_optional():
         if not any(kind == "core" for _, _, kind in table.values()):
             problems.append(f"{name}: no core section")
     assert not problems, "\n".join(problems)
+
+
+TIMETABLE_ROW = re.compile(r"^\|\s*\d\s*\|[^|]*\|\s*`(day\d_\d_\w+)`[^|]*\|\s*(\d+)\s*\|")
+
+
+def test_the_readme_timetable_agrees_with_the_notebook_headers():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = {m[1]: int(m[2]) for m in map(TIMETABLE_ROW.match, readme.splitlines()) if m}
+    solutions = {p.stem: p for p in sorted((ROOT / "solutions").glob("*.ipynb"))}
+    assert sorted(rows) == sorted(solutions), "every notebook has one timetable row"
+    for stem, core in rows.items():
+        nb = nbformat.read(solutions[stem], as_version=4)
+        table = section_table(nb.cells[0].source)
+        header_core = sum(minutes for _, minutes, kind in table.values() if kind == "core")
+        assert core == header_core, (
+            f"{stem}: {core} core minutes in the README, {header_core} in its header"
+        )
