@@ -363,6 +363,8 @@ class EllipsePhantomDataset(torch.utils.data.Dataset):
 TESTSET_FORMAT = "course-deblurring-testset-v1"
 DEV_SET_FILE = DATA_DIR / "challenge" / "dev_set.safetensors"
 DEV_SEED = 2026
+DEV_STREAMS = "consecutive"
+"""The dev set's noise seeds are ``DEV_SEED + i`` (it predates hashed streams; it is public)."""
 
 
 @dataclass
@@ -378,13 +380,27 @@ class TestSet:
     seed: int
     metadata: dict[str, str]
 
+    @property
+    def streams(self) -> str:
+        """How the per-image noise seeds derive from ``seed`` (files older than the field:
+        ``"consecutive"``)."""
+        return self.metadata.get("noise_streams", "consecutive")
 
-def save_testset(path: str | Path, x: Tensor, y: Tensor, names: list[str], seed: int) -> Path:
+
+def save_testset(
+    path: str | Path,
+    x: Tensor,
+    y: Tensor,
+    names: list[str],
+    seed: int,
+    streams: str = "hashed",
+) -> Path:
     """Write a test set as a safetensors file (no pickled code: safe to load from anyone).
 
     ``x`` is stored as 8-bit (it must already lie on the 8-bit grid, see :func:`quantize_8bit`)
-    and ``y`` as float32. The metadata records the names, seed, noise level and the sha256 of
-    the kernel, so a file made with another operator is refused on loading.
+    and ``y`` as float32. The metadata records the names, seed, how the per-image noise seeds
+    derive from it (``streams``, see :func:`course_utils.physics.noise_seed`), the noise level
+    and the sha256 of the kernel, so a file made with another operator is refused on loading.
     """
     from .kernel import KERNEL_FILE
     from .physics import IMAGE_SHAPE, NOISE_SIGMA
@@ -403,6 +419,7 @@ def save_testset(path: str | Path, x: Tensor, y: Tensor, names: list[str], seed:
         "format": TESTSET_FORMAT,
         "names": json.dumps(list(names)),
         "seed": str(int(seed)),
+        "noise_streams": streams,
         "noise_sigma": repr(NOISE_SIGMA),
         "kernel_sha256": sha256_of(KERNEL_FILE),
         "x_encoding": "uint8, value/255",
@@ -452,24 +469,27 @@ def load_testset(path: str | Path, ground_truth: bool = True) -> TestSet:
     )
 
 
-def make_testset(images: list[Tensor], names: list[str], seed: int) -> tuple[Tensor, Tensor]:
+def make_testset(
+    images: list[Tensor], names: list[str], seed: int, streams: str = "hashed"
+) -> tuple[Tensor, Tensor]:
     """Official-size 8-bit ground truth and measurements from images ``(C, H, W)``.
 
-    Returns ``(x, y)``, each ``(N, 3, 256, 256)``; image ``i`` gets noise seed ``seed + i``.
+    Returns ``(x, y)``, each ``(N, 3, 256, 256)``; image ``i`` gets the noise seed
+    ``course_utils.physics.noise_seed(seed, i, streams)``.
     """
     from .physics import measure
 
     if len(images) != len(names) or not images:
         raise ValueError("give one name per image, and at least one image.")
     x = torch.stack([quantize_8bit(to_official_size(_convert_channels(im, 3))) for im in images])
-    return x, measure(x, seed=seed)
+    return x, measure(x, seed=seed, streams=streams)
 
 
 def build_dev_set(path: str | Path = DEV_SET_FILE) -> Path:
     """(Re)build the public dev set from the ``"dev"`` images with seed :data:`DEV_SEED`."""
     names = list_images("dev")
-    x, y = make_testset([load_image(n) for n in names], names, seed=DEV_SEED)
-    return save_testset(path, x, y, names, DEV_SEED)
+    x, y = make_testset([load_image(n) for n in names], names, seed=DEV_SEED, streams=DEV_STREAMS)
+    return save_testset(path, x, y, names, DEV_SEED, streams=DEV_STREAMS)
 
 
 def load_dev_set(ground_truth: bool = True) -> TestSet:

@@ -16,6 +16,7 @@ operator.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import deepinv as dinv
@@ -75,21 +76,50 @@ def padded_kernel(
     return torch.roll(padded, shifts=(-(kh // 2), -(kw // 2)), dims=(0, 1))
 
 
-def measure(x: Tensor, seed: int, physics: dinv.physics.Physics | None = None) -> Tensor:
+NOISE_STREAMS = ("hashed", "consecutive")
+"""How image ``i`` of a test set gets its noise seed from the seed (see :func:`noise_seed`)."""
+
+
+def noise_seed(seed: int, i: int, streams: str = "hashed") -> int:
+    """The noise seed of image ``i`` of a set made with ``seed``.
+
+    ``"hashed"`` (every new test set): the first 63 bits of ``sha256("seed:i")``, so that
+    knowing one image's noise (or its seed) tells nothing about another image's.
+    ``"consecutive"``: ``seed + i``, the rule the public dev set was made with (its ground
+    truth is public, so its noise is no secret).
+    """
+    if streams not in NOISE_STREAMS:
+        raise ValueError(f"streams must be one of {NOISE_STREAMS}, got {streams!r}.")
+    if seed < 0 or i < 0:
+        raise ValueError(f"seed and index must be non-negative, got {seed} and {i}.")
+    if streams == "consecutive":
+        return seed + i
+    digest = hashlib.sha256(f"course-deblurring-noise:{seed}:{i}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def measure(
+    x: Tensor,
+    seed: int,
+    physics: dinv.physics.Physics | None = None,
+    streams: str = "hashed",
+) -> Tensor:
     """Blur and add noise to a batch ``x`` of shape ``(B, 3, 256, 256)`` in [0, 1].
 
-    Image ``i`` of the batch gets noise seeded with ``seed + i``, so a measurement does not
-    depend on which other images share its batch. Returns ``y`` with the shape of ``x``.
+    Image ``i`` of the batch gets noise seeded with :func:`noise_seed` ``(seed, i, streams)``,
+    so a measurement does not depend on which images come after it. Returns ``y`` with the
+    shape of ``x``.
     """
     check_images(x, "x", channels=3, size=IMAGE_SHAPE[1:], value_range=(0.0, 1.0))
     if physics is None:
         physics = make_physics(device=x.device)
+    seeds = [noise_seed(seed, i, streams) for i in range(x.shape[0])]
     with torch.no_grad():
         blurred = physics.A(x)
         noise = torch.empty_like(blurred)
         gen = torch.Generator(device=x.device)
-        for i in range(x.shape[0]):
-            gen.manual_seed(seed + i)
+        for i, s in enumerate(seeds):
+            gen.manual_seed(s)
             noise[i] = torch.randn(blurred.shape[1:], generator=gen, device=x.device)
         return blurred + physics.noise_model.sigma * noise
 

@@ -156,7 +156,9 @@ def test_dev_set_is_shipped_intact_and_reproducible(tmp_path):
         assert near_half.float().mean() < 0.05, f"{name}: too many pixels near a half level"
     # y is the official blur of the shipped x plus the recorded noise (float noise allowed).
     assert int(dev.metadata["seed"]) == data.DEV_SEED
-    torch.testing.assert_close(cu.measure(dev.x, seed=data.DEV_SEED), dev.y, rtol=0, atol=1e-5)
+    assert dev.streams == data.DEV_STREAMS == "consecutive"
+    remeasured = cu.measure(dev.x, seed=data.DEV_SEED, streams=dev.streams)
+    torch.testing.assert_close(remeasured, dev.y, rtol=0, atol=1e-5)
 
 
 def test_load_image_file_applies_exif_orientation(tmp_path):

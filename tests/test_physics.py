@@ -120,11 +120,26 @@ def test_measure_is_reproducible_and_independent_of_the_batch():
     x = torch.rand(3, 3, 256, 256, generator=gen)
     y = cu.measure(x, seed=7)
     torch.testing.assert_close(cu.measure(x, seed=7), y, rtol=0, atol=0)
-    # image 1 of the batch gets seed 8, whatever else is in the batch
-    torch.testing.assert_close(cu.measure(x[1:2], seed=8), y[1:2], rtol=0, atol=0)
-    assert not torch.equal(cu.measure(x, seed=9), y)
+    torch.testing.assert_close(cu.measure(x[:2], seed=7), y[:2], rtol=0, atol=0)
+    assert not torch.equal(cu.measure(x, seed=8), y)
     noise = y - cu.make_physics().A(x)
     assert abs(noise.std().item() - cu.NOISE_SIGMA) < 1e-3
+    # the dev set's rule: image i gets seed + i, so image 1 of seed 7 is image 0 of seed 8
+    y_old = cu.measure(x, seed=7, streams="consecutive")
+    torch.testing.assert_close(cu.measure(x[1:2], seed=8, streams="consecutive"), y_old[1:2])
+
+
+def test_hashed_noise_seeds_are_unrelated_to_each_other_and_to_the_seed():
+    from course_utils.physics import noise_seed
+
+    seeds = [noise_seed(12345, i) for i in range(100)]
+    assert len(set(seeds)) == 100 and all(0 <= s < 2**63 for s in seeds)
+    # neither seed + i nor any small offset of the set's seed
+    assert not set(seeds) & set(range(12345 - 1000, 12345 + 1100))
+    assert noise_seed(12345, 1) != noise_seed(12346, 0)  # unlike consecutive streams
+    assert noise_seed(12345, 1, "consecutive") == noise_seed(12346, 0, "consecutive") == 12346
+    with pytest.raises(ValueError, match="streams"):
+        noise_seed(1, 0, "sequential")
 
 
 @pytest.mark.parametrize(
