@@ -476,6 +476,18 @@ def test_leaderboard_is_ranked(scored):
     assert "testset.safetensors" in text and "2 images" in text
 
 
+def test_the_html_leaderboard_is_one_page_with_pictures(scored, workdir):
+    _, results, _ = scored
+    page = (workdir / "leaderboard.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "src='http" not in page  # self-contained
+    ok = [name for name, r in results.items() if r["status"] == "ok"]
+    # per scored submission: 2 images (the test set's), each truth, measurement, reconstruction
+    assert page.count("<figure>") == 2 * len(ok)
+    assert page.count("src='data:image/png;base64,") == 3 * 2 * len(ok)
+    assert page.index("tv_baseline") < page.index("submission_template")  # ranked
+    assert "deliberate failure in reconstruct" in page  # errors listed with their reason
+
+
 def test_time_limit_kills_the_worker_and_its_children(scored):
     r, elapsed, folder = SLEEPER[0]
     assert r.status == "error" and "time limit exceeded" in r.error

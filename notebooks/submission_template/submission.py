@@ -16,12 +16,14 @@ then, for each test image, ``x_hat = reconstruct(y, physics)`` where
   ``physics.A_adjoint``, ``physics.prox_l2``, ...),
 
 and ``x_hat`` must be a floating-point tensor of the same shape, without NaN values. It is
-clamped to [0, 1] and scored with mean PSNR (ties broken by SSIM).
+clamped to [0, 1] and scored with mean PSNR (ties within noise ordered by SSIM).
 
 Rules: CPU only, at most 20 minutes for the whole test set (importing and loading weights
 included), at most 100 MB of files in this folder, allowed file types .py .safetensors .pt
 .pth .npy .npz .json .txt .md .yaml .yml. No pickles: save weights with safetensors (see
-below); ``torch.load`` is forced to ``weights_only=True`` during scoring.
+below); ``torch.load`` is forced to ``weights_only=True`` during scoring. Scoring runs in a
+sandbox: this folder is read-only (scratch files go to /tmp), no network, at most 4 GB of
+memory.
 
 As it stands the template returns the Tikhonov (Wiener) reconstruction, so it runs as-is.
 """
