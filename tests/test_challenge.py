@@ -542,6 +542,26 @@ def test_score_usage_errors(made, tmp_path, capsys):
     assert path == challenge.DEV_SET_FILE and len(dev.names) == 5 and dev.x is not None
 
 
+def test_without_a_sandbox_a_hidden_test_set_needs_an_explicit_no_sandbox(
+    made, tmp_path, capsys, monkeypatch
+):
+    """Where bubblewrap cannot start (simulated here), the dev set is still scored, a hidden
+    test set is refused, and --no-sandbox scores it with a warning naming the risks."""
+    from course_utils.challenge import sandbox
+
+    monkeypatch.setattr(sandbox, "unavailable_reason", lambda: "bubblewrap is not installed")
+    broken = str(copy_fixture("missing_entry", tmp_path))  # rejected before any worker starts
+    assert challenge.main(["score", broken, "--testset", str(made[1])]) == 2
+    err = capsys.readouterr().err
+    assert "the sandbox cannot start here: bubblewrap is not installed" in err
+    assert "--no-sandbox" in err and "ground truth" in err
+    assert challenge.main(["score", broken, "--testset", str(made[1]), "--no-sandbox"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: --no-sandbox" in err and "read your home directory" in err
+    assert challenge.main(["score", broken]) == 0  # the public dev set: scored, with a note
+    assert "scoring on the public dev set without it" in capsys.readouterr().err
+
+
 def test_score_table_output(made, tmp_path, capsys):
     """Submissions that break the file rules are rejected without starting a worker."""
     missing = copy_fixture("missing_entry", tmp_path)
