@@ -20,7 +20,8 @@ colour codes).
 wrong, it counts a failed attempt for that exercise (per kernel) and prints its hints from
 ``data/hints/<notebook>.toml`` up to that tier: the first failure shows a *pointer* (where to
 look), the second the key *formula*, the third and later where the *reference* lives. A
-correct answer prints no hint. The stub in the student notebook says only what to compute.
+correct answer prints no hint; an exercise not yet attempted earns the pointer only, however
+often it runs. The stub in the student notebook says only what to compute.
 """
 
 from __future__ import annotations
@@ -87,15 +88,20 @@ def reset_attempts() -> None:
     _failed_attempts.clear()
 
 
-def hint(name: str, hints: Mapping[str, str] | None = None) -> str:
+def hint(name: str, hints: Mapping[str, str] | None = None, attempted: bool = True) -> str:
     """Count a failed attempt at exercise ``name`` and return the hints it has earned.
 
+    ``attempted=False`` (the exercise is not done yet) earns the first tier only: running the
+    notebook again does not reveal more; each wrong answer advances one tier.
     ``hints`` (``{"pointer": ..., "formula": ..., "reference": ...}``) defaults to the entry in
     ``data/hints/``; an exercise without one gets an empty string.
     """
     if hints is None:
         hints = load_hints().get(name)
-    _failed_attempts[name] += 1
+    if attempted:
+        _failed_attempts[name] += 1
+    else:
+        _failed_attempts[name] = max(_failed_attempts[name], 1)
     if not hints:
         return ""
     shown = min(_failed_attempts[name], len(HINT_TIERS))
@@ -104,12 +110,14 @@ def hint(name: str, hints: Mapping[str, str] | None = None) -> str:
         for i, tier in enumerate(HINT_TIERS[:shown])
     ]
     if shown < len(HINT_TIERS):
-        lines.append("  (run the check again after another try for the next hint)")
+        lines.append("  (the next hint comes with your next wrong answer)")
     return "\n".join(lines)
 
 
-def _with_hint(text: str, name: str, hints: Mapping[str, str] | None) -> str:
-    extra = hint(name, hints)
+def _with_hint(
+    text: str, name: str, hints: Mapping[str, str] | None, attempted: bool = True
+) -> str:
+    extra = hint(name, hints, attempted)
     return f"{text}\n{extra}" if extra else text
 
 
@@ -333,18 +341,26 @@ def check_function(
     (it is reported as a note).
     """
     label = f"Exercise: {name}"
+    not_done = (
+        f"[{label}] not done yet — the notebook continues with the reference "
+        f"implementation ({reference_name})."
+    )
+    if student_fn is reference_fn:  # the check ran before, and its result now has the name
+        print(
+            _with_hint(
+                f"{not_done} Your function's name points to the reference since the check's "
+                "last run: run the cell that defines your function, then this one.",
+                name,
+                hints,
+                attempted=False,
+            )
+        )
+        return reference_fn
     copies = [_clone(arg) for arg in example_args]
     try:
         result = student_fn(*copies)
     except NotImplementedError:
-        print(
-            _with_hint(
-                f"[{label}] not done yet — the notebook continues with the reference "
-                f"implementation ({reference_name}).",
-                name,
-                hints,
-            )
-        )
+        print(_with_hint(not_done, name, hints, attempted=False))
         return reference_fn
     expected = reference_fn(*example_args)
     problems, max_abs, notes = _compare(result, expected, rtol, atol, True, names=output_names)
@@ -370,6 +386,7 @@ def check_value(
     rtol: float = 1e-5,
     atol: float = 1e-6,
     hints: Mapping[str, str] | None = None,
+    reveal: bool = True,
 ) -> Any:
     """Check a value the student sets or computes (``None`` means not done); return the one to use.
 
@@ -384,28 +401,27 @@ def check_value(
     A mismatch or a rejected value prints the reason and the hints earned, and raises
     :class:`ExerciseMismatch`; otherwise ✓ is printed and ``student_value`` returned. Written
     questions use this too: the student writes the answer (a number, a count, a choice) into
-    a variable, and the check gives feedback in the student copy.
+    a variable, and the check gives feedback in the student copy; ``reveal=False`` keeps the
+    reference value out of the report (for an answer that one wrong guess must not give away).
     """
     label = f"Exercise: {name}"
     if fallback is None:
         fallback = reference_value
     if fallback is None:
         raise ValueError("check_value needs a fallback or a reference_value")
-    describe = describe or repr(fallback)
+    describe = describe or (repr(fallback) if reveal else "the reference answer")
     if student_value is None:
-        print(
-            _with_hint(
-                f"[{label}] not done yet — the notebook continues with {describe}.", name, hints
-            )
-        )
+        message = f"[{label}] not done yet — the notebook continues with {describe}."
+        print(_with_hint(message, name, hints, attempted=False))
         return fallback
     retry = f"Fix your value, or set it back to None to continue with {describe}."
     if reference_value is not None:
         report = check_close(label, student_value, reference_value, rtol=rtol, atol=atol)
         if not report.ok:
-            print(_with_hint(str(report), name, hints))
-            raise ExerciseMismatch(f"{report.summary} {retry}")
-        print(report)
+            text = str(report) if reveal else f"[{label}] ✗ {_short(student_value)} is not right."
+            print(_with_hint(text, name, hints))
+            raise ExerciseMismatch(f"{report.summary if reveal else text} {retry}")
+        print(report if reveal else f"[{label}] ✓ right: {_short(student_value)}.")
     if validate is not None:
         reason = validate(student_value)
         if reason:

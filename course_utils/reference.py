@@ -8,6 +8,7 @@ student notebook, so the answer is not on the page; the third hint tier points h
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -20,3 +21,14 @@ def residual_block(
 ) -> Tensor:
     """The residual block ``h -> h + conv2(relu(conv1(h)))``; ``h`` is ``(B, C, H, W)``."""
     return torch.add(h, conv2(F.relu(conv1(h))))
+
+
+def iterations_for_reduction(factor: float, reduction: float) -> int:
+    """The smallest ``k >= 0`` with ``factor**k <= reduction``, for ``0 < factor < 1``.
+
+    How many steps of a contraction by ``factor`` guarantee that an error shrinks by the
+    factor ``reduction`` (e.g. ``1e-12``).
+    """
+    if not (0 < factor < 1 and 0 < reduction <= 1):
+        raise ValueError(f"need 0 < factor < 1 and 0 < reduction <= 1, got {factor}, {reduction}.")
+    return max(0, math.ceil(math.log(reduction) / math.log(factor) - 1e-12))

@@ -133,29 +133,55 @@ def test_tuple_outputs_are_named_in_the_report(capsys):
         )
     assert "output[1]" not in capsys.readouterr().out
     with pytest.raises(ValueError, match="3 names for 2 outputs"):
-        check_function("pair", ref, ref, X, reference_name="r", output_names=("a", "b", "c"))
+        check_function(
+            "pair", lambda x: ref(x), ref, X, reference_name="r", output_names=("a", "b", "c")
+        )
 
 
 # --- hints ------------------------------------------------------------------------------------
 
 
-def test_hints_come_in_tiers_after_each_failed_or_missing_attempt(capsys):
-    check_function("double", stub, reference, X, reference_name="r", hints=HINTS)
-    first = capsys.readouterr().out
-    assert "hint 1/3 (pointer): look at cell 3" in first and "y = 2x" not in first
+def test_hints_come_in_tiers_after_each_wrong_answer(capsys):
+    for _ in range(3):  # running the notebook again, exercise untouched: the pointer only
+        check_function("double", stub, reference, X, reference_name="r", hints=HINTS)
+        out = capsys.readouterr().out
+        assert "hint 1/3 (pointer): look at cell 3" in out and "y = 2x" not in out
     with pytest.raises(ExerciseMismatch):
         check_function("double", lambda x: 3 * x, reference, X, reference_name="r", hints=HINTS)
     second = capsys.readouterr().out
     assert "hint 2/3 (formula): y = 2x" in second and "torch.mul" not in second
+    assert "next hint comes with your next wrong answer" in second
     for _ in range(2):  # the third tier, and it stays there
-        check_function("double", stub, reference, X, reference_name="r", hints=HINTS)
+        with pytest.raises(ExerciseMismatch):
+            check_function("double", lambda x: x, reference, X, reference_name="r", hints=HINTS)
         assert "hint 3/3 (reference): torch.mul" in capsys.readouterr().out
+
+
+def test_a_check_run_twice_does_not_pass_the_reference_off_as_the_answer(capsys):
+    double = stub
+    double = check_function("double", double, reference, X, reference_name="r", hints=HINTS)
+    assert double is reference
+    capsys.readouterr()
+    # the stub's cell was not run again: the name now holds the reference
+    assert check_function("double", double, reference, X, reference_name="r") is reference
+    out = capsys.readouterr().out
+    assert "not done yet" in out and "run the cell that defines your function" in out
+    assert "✓" not in out
+
+
+def test_a_value_check_can_keep_the_reference_secret(capsys):
+    with pytest.raises(ExerciseMismatch) as info:
+        check_value("count", 96, 97, rtol=0, atol=0, reveal=False, hints=HINTS)
+    out = capsys.readouterr().out
+    assert "96 is not right" in out and "97" not in out and "97" not in str(info.value)
+    assert check_value("count", 97, 97, rtol=0, atol=0, reveal=False) == 97
+    assert "✓ right: 97" in capsys.readouterr().out
 
 
 def test_a_correct_answer_shows_no_hint_and_other_exercises_count_apart(capsys):
     check_function("double", stub, reference, X, reference_name="r", hints=HINTS)
     capsys.readouterr()
-    check_function("double", reference, reference, X, reference_name="r", hints=HINTS)
+    check_function("double", lambda x: 2 * x, reference, X, reference_name="r", hints=HINTS)
     assert "hint" not in capsys.readouterr().out
     check_value("other", None, 1.0, hints=HINTS)
     out = capsys.readouterr().out
@@ -178,9 +204,7 @@ def test_the_hints_file_is_read_and_checked(tmp_path):
     path.write_text('["double"]\npointer = "p"\nformula = "f"\nreference = "r"\n')
     entry = exercises.load_hints(tmp_path)["double"]
     assert entry["notebook"] == "day0"
-    assert hint("double", entry).endswith(
-        "(run the check again after another try for the next hint)"
-    )
+    assert hint("double", entry).endswith("(the next hint comes with your next wrong answer)")
     assert hint("an exercise without hints") == ""
     (tmp_path / "day1.toml").write_text(path.read_text())
     with pytest.raises(ValueError, match="'double' is also in day0.toml"):
