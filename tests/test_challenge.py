@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
-from course_utils import challenge, tikhonov_reconstruct
+from course_utils import challenge, make_physics, tikhonov_reconstruct
 from course_utils.data import load_testset
 from course_utils.metrics import psnr
 from course_utils.paths import REPO_DIR
@@ -378,14 +378,7 @@ def honest_psnr(made, method):
     ts = load_testset(made[1])
     if method == "measurement":
         return float(psnr(ts.y, ts.x).mean())
-    physics = challenge_physics()
-    return float(psnr(tikhonov_reconstruct(ts.y, physics), ts.x).mean())
-
-
-def challenge_physics():
-    from course_utils import make_physics
-
-    return make_physics()
+    return float(psnr(tikhonov_reconstruct(ts.y, make_physics()), ts.x).mean())
 
 
 @needs_sandbox

@@ -117,6 +117,14 @@ def format_table(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
+def _rows(results: Sequence[Result]) -> list[tuple[str, Result, tuple[str, ...]]]:
+    """``(shown rank, result, table cells)`` in leaderboard order, ranks marked ≈ where tied
+    within noise and ``–`` for errors (the Markdown and HTML leaderboards share them)."""
+    ranked = rank(results)
+    marks = noise_marks(ranked)
+    return [("–" if k is None else f"{k}{marks.get(r.name, '')}", r, _cells(r)) for k, r in ranked]
+
+
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -147,13 +155,9 @@ def leaderboard_markdown(
         "| Rank | Submission | PSNR (dB) | ± SE | SSIM | Time (s) | Weights (MB) | Status |",
         "|---:|---|---:|---:|---:|---:|---:|---|",
     ]
-    ranked = rank(results)
-    marks = noise_marks(ranked)
-    for k, r in ranked:
+    for shown, r, cells in _rows(results):
         status = "ok" if r.status == "ok" else f"error: {_md(r.error or '')}"
-        cells = " | ".join(_cells(r))
-        shown = "–" if k is None else f"{k}{marks.get(r.name, '')}"
-        lines.append(f"| {shown} | `{_md(r.name)}` | {cells} | {status} |")
+        lines.append(f"| {shown} | `{_md(r.name)}` | {' | '.join(cells)} | {status} |")
     return "\n".join(lines) + "\n"
 
 
@@ -193,16 +197,13 @@ def leaderboard_html(
     submission a strip of the first test images (truth, measurement, reconstruction)."""
     e = html.escape
     ranked = rank(results)
-    marks = noise_marks(ranked)
     rows = []
-    for k, r in ranked:
-        shown = "–" if k is None else f"{k}{marks.get(r.name, '')}"
+    for shown, r, cells in _rows(results):
         status = "ok" if r.status == "ok" else f"error: {e(r.error or '')}"
-        cells = "".join(f"<td>{c}</td>" for c in _cells(r))
         css = "" if r.status == "ok" else ' class="error"'
         rows.append(
-            f"<tr{css}><td>{shown}</td><td class='name'>{e(r.name)}</td>{cells}"
-            f"<td class='status'>{status}</td></tr>"
+            f"<tr{css}><td>{shown}</td><td class='name'>{e(r.name)}</td>"
+            f"{''.join(f'<td>{c}</td>' for c in cells)}<td class='status'>{status}</td></tr>"
         )
     n_show = min(PREVIEW_IMAGES, len(testset.names))
     truths = [_png(testset.x[i]) for i in range(n_show)]
