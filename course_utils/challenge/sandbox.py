@@ -26,8 +26,9 @@ Resource limits (the worker sets them on itself before it imports the submission
 per user), the size of any file written (``RLIMIT_FSIZE``, stdout and stderr included), no
 core dumps; plus the size of
 ``/tmp`` and the scorer's wall-clock limit. When the scorer runs as root (CI does), the worker
-gives up root for the unprivileged user ``nobody`` (uid 65534) before it imports the
-submission, so that the per-user process limit applies.
+gives up root for an unprivileged user id of its own (:func:`worker_uid`: 65534, ``nobody``,
+for the first of ``--jobs`` workers, and ids no account uses for the others) before it imports
+the submission, so that the per-user process limit applies to that worker alone.
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ from .rules import (
 )
 
 NOBODY = 65534
-"""The unprivileged user a worker runs as when the scorer is root."""
+"""The unprivileged user the first worker runs as when the scorer is root."""
+SPARE_UID_BASE = 1_900_000_000
+"""Workers running at the same time as the first (``--jobs``) get ids from here on: ids no
+account uses, so that each worker's process count is its own."""
 
 SUBMISSION_DIR = "/submission"
 INPUT_FILE = "/input/measurements.safetensors"
@@ -285,9 +289,12 @@ def apply_limits(values: dict) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def worker_uid() -> int:
-    """The uid the submission's code runs as: nobody when the scorer is root, else the user."""
-    return NOBODY if _as_root() else os.getuid()
+def worker_uid(slot: int = 0) -> int:
+    """The uid the submission's code runs as: the scorer's user, or when the scorer is root,
+    nobody for worker slot 0 and ``SPARE_UID_BASE + slot`` for the workers beside it."""
+    if not _as_root():
+        return os.getuid()
+    return NOBODY if slot == 0 else SPARE_UID_BASE + slot
 
 
 @cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import queue
 import re
 import signal
 import subprocess
@@ -153,6 +154,7 @@ def score_submission(
     log_dir: str | Path | None = None,
     limits: sandbox.Limits | None = None,
     use_sandbox: bool = True,
+    slot: int = 0,
 ) -> Result:
     """Check, run and score one submission folder on ``testset`` (which holds the ground truth).
 
@@ -163,6 +165,8 @@ def score_submission(
     :param threads: CPU threads for the worker (``OMP_NUM_THREADS``); ``None``: all cores.
     :param log_dir: if given, the worker's stdout and stderr are saved as ``NAME.log`` there.
     :param limits: memory, processes, file sizes (default :class:`sandbox.Limits`).
+    :param slot: which of the workers running at once this is (each gets its own user id, see
+        :func:`sandbox.worker_uid`, so the process limit counts its processes alone).
     """
     folder = Path(folder).resolve()
     name = folder.name
@@ -179,14 +183,14 @@ def score_submission(
         tmp = Path(tmp)
         measurements = tmp / "measurements.safetensors"
         write_measurements(measurements, testset)
-        uid = sandbox.worker_uid() if use_sandbox else os.getuid()
+        uid = sandbox.worker_uid(slot) if use_sandbox else os.getuid()
         read_fd, write_fd = os.pipe()
         limits_json = json.dumps(sandbox.limit_values(limits, uid))
         common_args = ["--result-fd", str(write_fd), "--limits", limits_json]
         if use_sandbox:
             args = list(common_args)
-            if sandbox.worker_uid() != os.getuid():
-                args += ["--drop-to", str(sandbox.worker_uid())]
+            if uid != os.getuid():
+                args += ["--drop-to", str(uid)]
             command = sandbox.command(args, folder, measurements, limits)
             env, cwd = None, tmp
         else:
@@ -318,10 +322,26 @@ def score_submissions(
         threads = max(1, (os.cpu_count() or 1) // jobs)
     n = len(folders)
 
+    slots = queue.Queue()
+    for slot in range(max(1, jobs)):
+        slots.put(slot)
+
     def one(k: int, folder) -> Result:
-        result = score_submission(
-            folder, testset, time_limit, max_weights_mb, threads, log_dir, limits, use_sandbox
-        )
+        slot = slots.get()  # a worker slot free now: no two running workers share a user id
+        try:
+            result = score_submission(
+                folder,
+                testset,
+                time_limit,
+                max_weights_mb,
+                threads,
+                log_dir,
+                limits,
+                use_sandbox,
+                slot,
+            )
+        finally:
+            slots.put(slot)
         if log is not None:
             log(f"[{k + 1}/{n}] {result.name}: {summary(result)}")
         return result
