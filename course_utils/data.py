@@ -201,6 +201,43 @@ def to_official_size(x: Tensor, size: int = 256) -> Tensor:
     return x[:, top : top + size, left : left + size].contiguous()
 
 
+def centre_crop(x: Tensor, size: int = 256) -> Tensor:
+    """The centre ``size × size`` square of ``x`` ``(..., H, W)``, without resizing."""
+    h, w = x.shape[-2:]
+    if h < size or w < size:
+        raise ValueError(
+            f"cannot crop {size}x{size} from an image of size {h}x{w}; use to_official_size "
+            "to resize first."
+        )
+    top, left = (h - size) // 2, (w - size) // 2
+    return x[..., top : top + size, left : left + size]
+
+
+def make_loader(
+    *tensors: Tensor, batch_size: int, seed: int = 0, shuffle: bool = True
+) -> torch.utils.data.DataLoader:
+    """A DataLoader over ``TensorDataset(*tensors)`` whose shuffling is seeded by ``seed``.
+
+    Every epoch draws a new order, and the sequence of orders is the same on every run. Pass
+    a :class:`torch.utils.data.Dataset` as the only positional argument to load it instead.
+    """
+    if len(tensors) == 1 and isinstance(tensors[0], torch.utils.data.Dataset):
+        dataset = tensors[0]
+    else:
+        lengths = {len(t) for t in tensors}
+        if not tensors or len(lengths) != 1:
+            raise ValueError(
+                f"pass tensors with the same first dimension, got lengths {sorted(lengths)}."
+            )
+        dataset = torch.utils.data.TensorDataset(*tensors)
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
 def quantize_8bit(x: Tensor) -> Tensor:
     """Round an image in [0, 1] to the nearest of the 256 levels of an 8-bit image."""
     return torch.round(x * 255) / 255

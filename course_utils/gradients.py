@@ -19,6 +19,7 @@ __all__ = [
     "finite_difference_gradient",
     "relative_error",
     "saved_tensor_bytes",
+    "vjp",
 ]
 
 MAX_FD_ENTRIES = 10_000
@@ -119,3 +120,29 @@ def saved_tensor_bytes(fn: Callable[..., Tensor], *args, **kwargs) -> tuple[Tens
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = fn(*args, **kwargs)
     return out, sum(storages.values())
+
+
+def vjp(
+    f: Callable[..., Tensor], inputs: Tensor | tuple[Tensor, ...], cotangent: Tensor
+) -> Tensor | tuple[Tensor, ...]:
+    """The vector-Jacobian product ``cotangentᵀ ∂f/∂inputs``, by one reverse-mode pass.
+
+    ``f(*inputs)`` returns a tensor shaped like ``cotangent``. The inputs are detached, so the
+    result is a constant for any outer graph, and the pass runs with gradients enabled, so it
+    also works inside a ``torch.autograd.Function.backward``. Returns one tensor per input,
+    shaped like it (a single tensor when ``inputs`` is one tensor); an input ``f`` does not
+    use gets zeros.
+    """
+    single = isinstance(inputs, Tensor)
+    xs = (inputs,) if single else tuple(inputs)
+    with torch.enable_grad():
+        xs = tuple(x.detach().requires_grad_() for x in xs)
+        out = f(*xs)
+        if out.shape != cotangent.shape:
+            raise ValueError(
+                f"f returns shape {tuple(out.shape)} but the cotangent has shape "
+                f"{tuple(cotangent.shape)}; they must match."
+            )
+        grads = torch.autograd.grad(out, xs, cotangent, allow_unused=True)
+    grads = tuple(torch.zeros_like(x) if g is None else g for x, g in zip(xs, grads))
+    return grads[0] if single else grads

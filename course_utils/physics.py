@@ -76,6 +76,34 @@ def padded_kernel(
     return torch.roll(padded, shifts=(-(kh // 2), -(kw // 2)), dims=(0, 1))
 
 
+def kernel_spectrum(
+    shape: tuple[int, int], dtype: torch.dtype = torch.float64, kernel: Tensor | None = None
+) -> Tensor:
+    """κ: the real-FFT spectrum ``rfft2`` of :func:`padded_kernel` ``(shape, dtype, kernel)``.
+
+    Complex, shape ``(H, W // 2 + 1)``: the eigenvalues of the circular blur (half of them; the
+    rest are their conjugates). Use it with :func:`fft_blur`.
+    """
+    return torch.fft.rfft2(padded_kernel(shape, dtype, kernel))
+
+
+def fft_blur(x: Tensor, spectrum: Tensor, adjoint: bool = False) -> Tensor:
+    """The circular blur ``F⁻¹(κ ⊙ F x)`` of ``x`` ``(..., H, W)``, or its adjoint (``conj κ``).
+
+    ``spectrum`` is :func:`kernel_spectrum` for the image size ``(H, W)``; with the challenge
+    kernel this is ``make_physics().A`` (and ``A_adjoint``) up to rounding, in any dtype and on
+    images of any size. Differentiable by autograd.
+    """
+    size = tuple(x.shape[-2:])
+    if tuple(spectrum.shape[-2:]) != (size[0], size[1] // 2 + 1):
+        raise ValueError(
+            f"spectrum has shape {tuple(spectrum.shape)}, but images of size {size} need "
+            f"({size[0]}, {size[1] // 2 + 1}): use kernel_spectrum({size})."
+        )
+    kappa = spectrum.conj() if adjoint else spectrum
+    return torch.fft.irfft2(torch.fft.rfft2(x) * kappa, s=size)
+
+
 NOISE_STREAMS = ("hashed", "consecutive")
 """How image ``i`` of a test set gets its noise seed from the seed (see :func:`noise_seed`)."""
 

@@ -184,3 +184,21 @@ def test_digits_split_is_fixed_stratified_and_in_range():
     assert torch.equal(cu.load_digits("test")[0], x_test)  # the same split every time
     with pytest.raises(ValueError, match="split"):
         cu.load_digits("dev")
+
+
+def test_centre_crop_and_seeded_loader():
+    import pytest
+    import torch
+
+    x = torch.arange(6 * 8).reshape(1, 6, 8)
+    assert torch.equal(cu.centre_crop(x, 4), x[:, 1:5, 2:6])
+    with pytest.raises(ValueError, match="to_official_size"):
+        cu.centre_crop(x, 7)
+    X, c = torch.arange(10.0)[:, None], torch.arange(10)
+    order = [b[1].tolist() for b in cu.make_loader(X, c, batch_size=5, seed=3)]
+    again = [b[1].tolist() for b in cu.make_loader(X, c, batch_size=5, seed=3)]
+    assert order == again and sorted(sum(order, [])) == list(range(10))
+    assert order != [b[1].tolist() for b in cu.make_loader(X, c, batch_size=5, seed=4)]
+    with pytest.raises(ValueError, match="first dimension"):
+        cu.make_loader(X, c[:3], batch_size=2)
+    assert cu.n_params(torch.nn.Linear(3, 2)) == 8

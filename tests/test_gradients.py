@@ -60,3 +60,26 @@ def test_saved_tensor_bytes_grows_with_the_number_of_steps():
     assert x.grad.shape == x.shape
     with torch.no_grad():
         assert cu.saved_tensor_bytes(iterate, 10)[1] == 0
+
+
+def test_vjp_matches_the_transposed_jacobian_and_works_inside_a_backward():
+    gen = torch.Generator().manual_seed(0)
+    W = torch.randn(4, 3, dtype=torch.float64, generator=gen)
+    x = torch.randn(3, dtype=torch.float64, generator=gen)
+    u = torch.randn(4, dtype=torch.float64, generator=gen)
+
+    def f(x, W):
+        return torch.tanh(W @ x)
+
+    gx, gW = cu.vjp(f, (x, W), u)
+    J = torch.autograd.functional.jacobian(lambda x: f(x, W), x)
+    assert cu.relative_error(gx, J.T @ u) < 1e-14
+    s = u * (1 - torch.tanh(W @ x) ** 2)
+    assert cu.relative_error(gW, torch.outer(s, x)) < 1e-14
+    assert cu.relative_error(cu.vjp(lambda x: f(x, W), x, u), gx) == 0.0
+    with torch.no_grad():  # as in a custom backward
+        assert cu.relative_error(cu.vjp(lambda x: f(x, W), x, u), gx) == 0.0
+    unused = cu.vjp(lambda x, y: 2 * x, (x, W), x)[1]
+    assert torch.equal(unused, torch.zeros_like(W))
+    with pytest.raises(ValueError, match="cotangent"):
+        cu.vjp(lambda x: f(x, W), x, x)

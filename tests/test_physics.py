@@ -180,3 +180,24 @@ def test_padded_kernel_spectrum_is_the_eigenvalues_of_the_operator():
         cu.padded_kernel((8, 8), kernel=torch.ones(2, 2))
     with pytest.raises(ValueError, match="smaller"):
         cu.padded_kernel((10, 10))
+
+
+def test_fft_blur_is_the_official_operator_and_its_adjoint():
+    physics = cu.make_physics()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 256, 256, generator=gen)
+    kappa = cu.kernel_spectrum((256, 256), torch.float32)
+    assert cu.relative_error(cu.fft_blur(x, kappa), physics.A(x)) < 1e-6
+    assert cu.relative_error(cu.fft_blur(x, kappa, adjoint=True), physics.A_adjoint(x)) < 1e-6
+    # the adjoint is not the blur itself: the kernel is not symmetric
+    assert cu.relative_error(cu.fft_blur(x, kappa, adjoint=True), physics.A(x)) > 0.01
+    small = cu.kernel_spectrum((32, 32))
+    err = cu.adjoint_test(
+        lambda u: cu.fft_blur(u, small), lambda v: cu.fft_blur(v, small, adjoint=True), (32, 32)
+    )
+    assert err < 1e-13
+
+
+def test_fft_blur_refuses_a_spectrum_of_another_size():
+    with pytest.raises(ValueError, match="kernel_spectrum"):
+        cu.fft_blur(torch.zeros(1, 1, 64, 64), cu.kernel_spectrum((32, 32)))
