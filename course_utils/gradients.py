@@ -144,5 +144,5 @@ def vjp(
                 f"{tuple(cotangent.shape)}; they must match."
             )
         grads = torch.autograd.grad(out, xs, cotangent, allow_unused=True)
-    grads = tuple(torch.zeros_like(x) if g is None else g for x, g in zip(xs, grads))
+    grads = tuple(torch.zeros_like(x) if g is None else g for x, g in zip(xs, grads, strict=True))
     return grads[0] if single else grads
