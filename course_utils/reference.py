@@ -23,6 +23,28 @@ def residual_block(
     return torch.add(h, conv2(F.relu(conv1(h))))
 
 
+def avg_pool_adjoint(y: Tensor, s: int) -> Tensor:
+    """The adjoint of ``F.avg_pool2d(x, s)`` (window ``s x s``, stride ``s``) applied to ``y``.
+
+    ``y`` is ``(B, C, H, W)``; the result is ``(B, C, s H, s W)``: every entry of ``y`` copied
+    to its ``s x s`` window and divided by ``s**2``.
+    """
+    return F.interpolate(y, scale_factor=s, mode="nearest") / s**2
+
+
+def receptive_field(layers: list[tuple[str, int, int, int]]) -> int:
+    """Side, in input pixels, of the receptive field of one output pixel of a layer stack.
+
+    ``layers`` lists ``(kind, kernel side, stride, dilation)`` from the input up. Computed
+    from the top down: a window of ``r`` pixels of a layer comes from
+    ``s (r - 1) + d (w - 1) + 1`` pixels of the layer below.
+    """
+    r = 1
+    for _, side, stride, dilation in reversed(layers):
+        r = stride * (r - 1) + dilation * (side - 1) + 1
+    return r
+
+
 def iterations_for_reduction(factor: float, reduction: float) -> int:
     """The smallest ``k >= 0`` with ``factor**k <= reduction``, for ``0 < factor < 1``.
 
@@ -32,3 +54,148 @@ def iterations_for_reduction(factor: float, reduction: float) -> int:
     if not (0 < factor < 1 and 0 < reduction <= 1):
         raise ValueError(f"need 0 < factor < 1 and 0 < reduction <= 1, got {factor}, {reduction}.")
     return max(0, math.ceil(math.log(reduction) / math.log(factor) - 1e-12))
+
+
+def tikhonov_lambda_gradient(
+    x_hat: Tensor,
+    g: Tensor,
+    lam: float,
+    A: Callable[[Tensor], Tensor],
+    A_adjoint: Callable[[Tensor], Tensor],
+    tol: float = 1e-12,
+) -> Tensor:
+    """``dL/dlam`` at the Tikhonov solution ``x_hat = (A^T A + lam I)^{-1} A^T y``, by the IFT.
+
+    ``g`` is the gradient of the loss ``L`` at ``x_hat``. Returns ``-<H^{-1} g, x_hat>`` (a 0-d
+    tensor) with ``H = A^T A + lam I`` applied through the functions ``A`` and ``A_adjoint`` and
+    inverted by one conjugate-gradient solve (``deepinv.optim.utils.conjugate_gradient``, with
+    ``tol`` relative to ``||g||``).
+    """
+    from deepinv.optim.utils import conjugate_gradient
+
+    def hessian(v: Tensor) -> Tensor:
+        return A_adjoint(A(v)) + lam * v
+
+    u = conjugate_gradient(hessian, g, max_iter=10 * g[0].numel(), tol=tol, eps=1e-30)
+    return -torch.sum(u * x_hat)
+
+
+def one_step_contraction_count(jacobians: Tensor, reduction: float) -> int:
+    """Iterations that the one-step bound guarantees for ``e_{k+1} = J_bᵀ e_k``, every ``e_0``.
+
+    ``jacobians`` is ``(B, n, n)`` (one ``J_b`` per input). With ``c = max_b ‖J_b‖₂`` (so
+    ``‖J_bᵀ e‖ ≤ c ‖e‖`` for every ``e`` and ``b``), returns the smallest ``k`` with
+    ``c**k <= reduction``; ``c < 1`` is required.
+    """
+    c = torch.linalg.matrix_norm(jacobians, ord=2).max().item()
+    return iterations_for_reduction(c, reduction)
+
+
+def fixed_point_adjoint(jacobians: Tensor, grad: Tensor, n_iter: int) -> Tensor:
+    """``n_iter`` steps of ``u_{k+1} = J_bᵀ u_k + grad`` from ``u_0 = 0``, with dense Jacobians.
+
+    ``jacobians`` is ``(B, n, n)``, ``grad`` is ``(B, n)``; the limit solves the adjoint equation
+    ``(I − J_b)ᵀ u = grad`` of a fixed point ``z = f(z)`` with ``J_b = ∂_z f``.
+    """
+    u = torch.zeros_like(grad)
+    for _ in range(n_iter):
+        u = torch.einsum("bji,bj->bi", jacobians, u) + grad
+    return u
+
+
+def euler_discrete_adjoint(
+    vjp: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]],
+    states: list[Tensor],
+    grad_final: Tensor,
+    h: float,
+    mistake: str | None = None,
+) -> Tensor:
+    """``dL/dθ`` through the explicit Euler steps ``z_{k+1} = z_k + h g(z_k, θ)``, by the adjoint.
+
+    ``states`` holds ``z_0, …, z_K``, ``grad_final`` is ``∇L(z_K)``, and ``vjp(z, u)`` returns
+    ``((∂_z g)ᵀ u, (∂_θ g)ᵀ u)`` at ``(z, θ)``. Runs ``u_K = ∇L(z_K)``,
+    ``u_k = u_{k+1} + h (∂_z g(z_k))ᵀ u_{k+1}`` and sums ``h (∂_θ g(z_k))ᵀ u_{k+1}``.
+    ``mistake`` plants an index off by one (for negative controls): ``"state z_{k+1}"`` takes
+    both VJPs of step ``k`` at ``z_{k+1}``, ``"multiplier u_k"`` takes the θ-VJP with ``u_k``.
+    """
+    if mistake not in (None, "state z_{k+1}", "multiplier u_k"):
+        raise ValueError(f"unknown mistake {mistake!r}.")
+    u, grad = grad_final, None
+    for k in reversed(range(len(states) - 1)):
+        z = states[k + 1] if mistake == "state z_{k+1}" else states[k]
+        uz, uth = vjp(z, u)
+        u_prev = u + h * uz
+        if mistake == "multiplier u_k":
+            uth = vjp(z, u_prev)[1]
+        grad = h * uth if grad is None else grad + h * uth
+        u = u_prev
+    return grad
+
+
+def adam_trajectory(
+    grad: Callable[[Tensor], Tensor],
+    x0: Tensor,
+    lr: float,
+    n_steps: int,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> tuple[Tensor, Tensor]:
+    """Adam (as ``torch.optim.Adam`` with ``weight_decay=0``) on the gradient field ``grad``.
+
+    Returns the iterates ``x_0, ..., x_K`` and the second moments ``v_0 = 0, v_1, ..., v_K``
+    (before bias correction), both of shape ``(n_steps + 1, dim)``.
+    """
+    beta1, beta2 = betas
+    x, m, v = x0.clone(), torch.zeros_like(x0), torch.zeros_like(x0)
+    path, second = [x0.clone()], [v.clone()]
+    for k in range(1, n_steps + 1):
+        g = grad(x)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        m_hat, v_hat = m / (1 - beta1**k), v / (1 - beta2**k)
+        x = x - lr * m_hat / (v_hat.sqrt() + eps)
+        path.append(x)
+        second.append(v)
+    return torch.stack(path), torch.stack(second)
+
+
+def mlp_weight_gradients(
+    weights: list[Tensor], x: Tensor, b: Tensor, mistake: str | None = None
+) -> list[Tensor]:
+    """``[∂L/∂W_1, ..., ∂L/∂W_K]`` for ``L = ½‖x_K − b‖²``, ``x_l = tanh(W_l x_{l−1})``, ``x_0 = x``
+    (a list of tensors), by one forward and one backward sweep (day1_3's Exercise 2).
+
+    ``x`` and ``b`` are 1-D, each ``W_l`` is ``(n_l, n_{l−1})``. ``mistake`` plants a plausible
+    error (for negative controls, see :func:`planted_weight_gradient_mistake`): ``"no transpose"``
+    (square layers only) or ``"tanh' at x_l"``.
+    """
+    if mistake not in (None, "no transpose", "tanh' at x_l"):
+        raise ValueError(f"unknown mistake {mistake!r}.")
+    xs = [x]
+    for w in weights:
+        xs.append(torch.tanh(w @ xs[-1]))
+
+    def tanh_prime(out: Tensor) -> Tensor:  # tanh' at z, from out = tanh(z)
+        return 1 - torch.tanh(out) ** 2 if mistake == "tanh' at x_l" else 1 - out**2
+
+    delta = tanh_prime(xs[-1]) * (xs[-1] - b)
+    grads = []
+    for layer in range(len(weights), 0, -1):  # layer l has weights[l - 1], input xs[l - 1]
+        grads.append(torch.outer(delta, xs[layer - 1]))
+        if layer > 1:
+            w = weights[layer - 1]
+            delta = tanh_prime(xs[layer - 1]) * ((w if mistake == "no transpose" else w.T) @ delta)
+    return grads[::-1]
+
+
+def planted_weight_gradient_mistake(
+    weights: list[Tensor], x: Tensor, b: Tensor, mistake: str
+) -> list[Tensor]:
+    """Plausible but wrong weight gradients of day1_3's network, for negative controls.
+
+    ``mistake`` is ``"no transpose"`` (a matrix used where its transpose belongs; square layers
+    only) or ``"tanh' at x_l"`` (the activation's derivative taken at the wrong point).
+    """
+    if mistake not in ("no transpose", "tanh' at x_l"):
+        raise ValueError(f"mistake must be 'no transpose' or \"tanh' at x_l\", not {mistake!r}.")
+    return mlp_weight_gradients(weights, x, b, mistake)

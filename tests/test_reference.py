@@ -1,0 +1,144 @@
+def test_adam_trajectory_matches_torch_adam():
+    import torch
+
+    from course_utils.reference import adam_trajectory
+
+    H = torch.tensor([[3.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+    x0 = torch.tensor([1.0, -2.0], dtype=torch.float64)
+    path, v = adam_trajectory(lambda x: H @ x, x0, 0.1, 50, betas=(0.8, 0.99), eps=1e-3)
+    x = torch.nn.Parameter(x0.clone())
+    opt = torch.optim.Adam([x], lr=0.1, betas=(0.8, 0.99), eps=1e-3)
+    for k in range(50):
+        x.grad = H @ x.detach()
+        opt.step()
+        assert torch.allclose(path[k + 1], x.detach(), rtol=1e-12, atol=1e-14)
+    assert torch.allclose(v[-1], opt.state[x]["exp_avg_sq"], rtol=1e-12, atol=1e-14)
+    assert path.shape == v.shape == (51, 2)
+    assert torch.equal(v[0], torch.zeros(2, dtype=torch.float64))
+
+
+def test_tikhonov_lambda_gradient_matches_a_dense_solve_and_finite_differences():
+    import torch
+
+    from course_utils.reference import tikhonov_lambda_gradient
+
+    gen = torch.Generator().manual_seed(0)
+    M = torch.randn(7, 5, generator=gen, dtype=torch.float64)  # A: R^5 -> R^7, on rows (1, 5)
+    y = torch.randn(1, 7, generator=gen, dtype=torch.float64)
+    x = torch.randn(1, 5, generator=gen, dtype=torch.float64)
+    lam = 0.3
+
+    def solve(lam):
+        return torch.linalg.solve(M.T @ M + lam * torch.eye(5, dtype=torch.float64), M.T @ y[0])
+
+    x_hat = solve(lam)[None]
+    grad = tikhonov_lambda_gradient(x_hat, x_hat - x, lam, lambda v: v @ M.T, lambda w: w @ M)
+    u = torch.linalg.solve(M.T @ M + lam * torch.eye(5, dtype=torch.float64), (x_hat - x)[0])
+    assert torch.allclose(grad, -(u * x_hat[0]).sum(), rtol=1e-10, atol=0)
+
+    def loss(lam):
+        return 0.5 * (solve(lam) - x[0]).pow(2).sum()
+
+    eps = 1e-6  # central difference of L(lam) = 0.5 ||x_hat(lam) - x||^2
+    fd = (loss(lam + eps) - loss(lam - eps)) / (2 * eps)
+    assert abs(grad.item() - fd.item()) < 1e-7 * abs(fd.item())
+
+
+def test_mlp_weight_gradients_match_autograd_and_the_planted_mistakes_do_not():
+    import torch
+
+    from course_utils.reference import mlp_weight_gradients
+
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(5, 3), (5, 5), (5, 5), (4, 5)]
+    weights = [torch.randn(*s, generator=gen, dtype=torch.float64) / s[1] ** 0.5 for s in shapes]
+    x = torch.randn(3, generator=gen, dtype=torch.float64)
+    b = torch.randn(4, generator=gen, dtype=torch.float64)
+    ws = [w.clone().requires_grad_() for w in weights]
+    h = x
+    for w in ws:
+        h = torch.tanh(w @ h)
+    expected = torch.autograd.grad(0.5 * ((h - b) ** 2).sum(), ws)
+    grads = mlp_weight_gradients(weights, x, b)
+    assert len(grads) == 4
+    for g, e in zip(grads, expected, strict=True):
+        assert g.shape == e.shape and torch.allclose(g, e, rtol=1e-12, atol=1e-14)
+    square = weights[1:3]  # n x n layers: the missing transpose still has the right shape
+    sq_x = torch.randn(5, generator=gen, dtype=torch.float64)
+    sq_b = torch.randn(5, generator=gen, dtype=torch.float64)
+    right = torch.cat([g.flatten() for g in mlp_weight_gradients(square, sq_x, sq_b)])
+    for mistake in ("no transpose", "tanh' at x_l"):
+        wrong = mlp_weight_gradients(square, sq_x, sq_b, mistake=mistake)
+        wrong = torch.cat([g.flatten() for g in wrong])
+        assert (wrong - right).norm() > 1e-3 * right.norm(), mistake
+
+
+def test_planted_weight_gradient_mistake_is_wrong_and_needs_a_mistake():
+    import pytest
+    import torch
+
+    from course_utils.reference import mlp_weight_gradients, planted_weight_gradient_mistake
+
+    gen = torch.Generator().manual_seed(1)
+    weights = [torch.randn(4, 4, generator=gen, dtype=torch.float64) / 2 for _ in range(3)]
+    x, b = (torch.randn(4, generator=gen, dtype=torch.float64) for _ in range(2))
+    right = torch.cat([g.flatten() for g in mlp_weight_gradients(weights, x, b)])
+    for mistake in ("no transpose", "tanh' at x_l"):
+        wrong = planted_weight_gradient_mistake(weights, x, b, mistake)
+        assert torch.equal(
+            torch.cat([g.flatten() for g in wrong]),
+            torch.cat([g.flatten() for g in mlp_weight_gradients(weights, x, b, mistake)]),
+        )
+        assert (torch.cat([g.flatten() for g in wrong]) - right).norm() > 1e-3 * right.norm()
+    with pytest.raises(ValueError):
+        planted_weight_gradient_mistake(weights, x, b, None)
+
+
+def test_one_step_contraction_count_and_fixed_point_adjoint():
+    import torch
+
+    from course_utils.reference import fixed_point_adjoint, one_step_contraction_count
+
+    gen = torch.Generator().manual_seed(0)
+    J = torch.randn(3, 4, 4, generator=gen, dtype=torch.float64)
+    J = 0.7 * J / torch.linalg.matrix_norm(J, ord=2).max()
+    grad = torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    assert one_step_contraction_count(J, 1e-12) == 78  # 0.7**77 > 1e-12 >= 0.7**78
+    eye = torch.eye(4, dtype=torch.float64)
+    u = torch.linalg.solve(eye - J.transpose(1, 2), grad[..., None])[..., 0]
+    assert torch.allclose(fixed_point_adjoint(J, grad, 200), u, rtol=1e-12, atol=1e-14)
+    assert torch.equal(fixed_point_adjoint(J, grad, 1), grad)
+    two = torch.einsum("bji,bj->bi", J, grad) + grad
+    assert torch.allclose(fixed_point_adjoint(J, grad, 2), two, rtol=1e-14, atol=0)
+
+
+def test_euler_discrete_adjoint_matches_autograd_and_the_planted_mistakes_do_not():
+    import torch
+
+    from course_utils.reference import euler_discrete_adjoint
+
+    gen = torch.Generator().manual_seed(0)
+    theta = torch.randn(5 * 5 + 5, generator=gen, dtype=torch.float64) / 2
+    z0 = torch.randn(3, 5, generator=gen, dtype=torch.float64)
+    b = torch.randn(3, 5, generator=gen, dtype=torch.float64)
+    K, h = 7, 0.2
+
+    def g(z, th):
+        return torch.tanh(z @ th[:25].view(5, 5).T + th[25:])
+
+    th = theta.clone().requires_grad_()
+    zs = [z0]
+    for _ in range(K):
+        zs.append(zs[-1] + h * g(zs[-1], th))
+    expected = torch.autograd.grad(0.5 * (zs[-1] - b).pow(2).sum(), th)[0]
+    states = [z.detach() for z in zs]
+
+    def vjp(z, u):
+        zz, tt = z.clone().requires_grad_(), theta.clone().requires_grad_()
+        return torch.autograd.grad(g(zz, tt), (zz, tt), u)
+
+    grad = euler_discrete_adjoint(vjp, states, states[-1] - b, h)
+    assert torch.allclose(grad, expected, rtol=1e-12, atol=1e-14)
+    for mistake in ("state z_{k+1}", "multiplier u_k"):
+        wrong = euler_discrete_adjoint(vjp, states, states[-1] - b, h, mistake=mistake)
+        assert (wrong - expected).norm() > 1e-3 * expected.norm(), mistake
