@@ -199,3 +199,12 @@ def planted_weight_gradient_mistake(
     if mistake not in ("no transpose", "tanh' at x_l"):
         raise ValueError(f"mistake must be 'no transpose' or \"tanh' at x_l\", not {mistake!r}.")
     return mlp_weight_gradients(weights, x, b, mistake)
+
+
+def minibatch_variance(sigma2: float, N: int, B: int | Tensor) -> float | Tensor:
+    """``E||mini-batch mean - full mean||^2`` for ``B`` distinct indices out of ``N``.
+
+    ``sigma2`` is the mean squared distance of the ``N`` per-example vectors to their mean;
+    ``B`` may be a tensor of batch sizes (day1_2, Exercise 5).
+    """
+    return sigma2 * (N - B) / (B * (N - 1))

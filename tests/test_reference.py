@@ -142,3 +142,19 @@ def test_euler_discrete_adjoint_matches_autograd_and_the_planted_mistakes_do_not
     for mistake in ("state z_{k+1}", "multiplier u_k"):
         wrong = euler_discrete_adjoint(vjp, states, states[-1] - b, h, mistake=mistake)
         assert (wrong - expected).norm() > 1e-3 * expected.norm(), mistake
+
+
+def test_minibatch_variance_matches_enumeration():
+    import itertools
+
+    import torch
+
+    from course_utils.reference import minibatch_variance
+
+    G = torch.randn(7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    sigma2 = (G - G.mean(0)).pow(2).sum(1).mean().item()
+    for B in range(1, 8):
+        means = G[torch.tensor(list(itertools.combinations(range(7), B)))].mean(1)
+        exact = (means - G.mean(0)).pow(2).sum(1).mean().item()
+        assert abs(minibatch_variance(sigma2, 7, B) - exact) < 1e-12
+    assert abs(minibatch_variance(sigma2, 7, 1) - sigma2) < 1e-15
