@@ -208,3 +208,20 @@ def minibatch_variance(sigma2: float, N: int, B: int | Tensor) -> float | Tensor
     ``B`` may be a tensor of batch sizes (day1_2, Exercise 5).
     """
     return sigma2 * (N - B) / (B * (N - 1))
+
+
+def warmup_cosine(
+    k: Tensor, eta0: float, eta_min: float, eta_w: float, warmup: int, total: int
+) -> Tensor:
+    """The rate at the epochs ``k`` (a float tensor) of a linear warm-up, then a cosine.
+
+    ``LinearLR(start_factor=eta_w / eta0, total_iters=warmup)`` followed by
+    ``CosineAnnealingLR(T_max=total - warmup, eta_min=eta_min)`` in a ``SequentialLR`` with
+    milestone ``warmup``: a straight line from ``eta_w`` at ``k = 0`` towards ``eta0`` at
+    ``k = warmup``, then the cosine from ``eta0`` down to ``eta_min``, restarted at
+    ``k = warmup`` (day1_2, Exercise 7).
+    """
+    ramp = eta_w + (eta0 - eta_w) * k / warmup
+    phase = (k - warmup).clamp_min(0) / (total - warmup)
+    cosine = eta_min + (eta0 - eta_min) * (1 + torch.cos(math.pi * phase)) / 2
+    return torch.where(k < warmup, ramp, cosine)

@@ -158,3 +158,35 @@ def test_minibatch_variance_matches_enumeration():
         exact = (means - G.mean(0)).pow(2).sum(1).mean().item()
         assert abs(minibatch_variance(sigma2, 7, B) - exact) < 1e-12
     assert abs(minibatch_variance(sigma2, 7, 1) - sigma2) < 1e-15
+
+
+def test_warmup_cosine_matches_torch_sequential_lr():
+    import torch
+
+    from course_utils.reference import warmup_cosine
+
+    sched = torch.optim.lr_scheduler
+    settings = [(0.1, 1e-3, 0.01, 4, 40), (0.3, 0.0, 0.075, 7, 30)]
+    for eta0, eta_min, eta_w, warmup, total in settings:
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=eta0)
+        scheduler = sched.SequentialLR(
+            opt,
+            [
+                sched.LinearLR(opt, start_factor=eta_w / eta0, total_iters=warmup),
+                sched.CosineAnnealingLR(opt, T_max=total - warmup, eta_min=eta_min),
+            ],
+            milestones=[warmup],
+        )
+        rates = []
+        for _ in range(total):
+            rates.append(opt.param_groups[0]["lr"])
+            opt.step()
+            scheduler.step()
+        k = torch.arange(total, dtype=torch.float64)
+        closed = warmup_cosine(k, eta0, eta_min, eta_w, warmup, total)
+        torch_rates = torch.tensor(rates, dtype=torch.float64)
+        assert torch.allclose(closed, torch_rates, rtol=1e-10, atol=1e-12)
+        assert abs(closed[0] - eta_w) < 1e-15 and abs(closed[warmup] - eta0) < 1e-15
+        k_end = torch.tensor([float(total)], dtype=torch.float64)
+        end = warmup_cosine(k_end, eta0, eta_min, eta_w, warmup, total)
+        assert abs(end[0] - eta_min) < 1e-12
