@@ -5,6 +5,7 @@ The most used names are re-exported here, so notebooks can write ``import course
 and then ``cu.make_physics()``, ``cu.psnr(x_hat, x)``, ``cu.load_dev_set()``, ...
 """
 
+from . import bilevel, regularisers
 from .baseline import tikhonov_reconstruct, tv_objective, tv_reconstruct
 from .checkpoints import load_checkpoint
 from .data import (
@@ -43,11 +44,18 @@ from .physics import (
     padded_kernel,
 )
 from .plotting import plot_comparison
+from .regularisers import FieldOfExperts, HuberTV, huber, huber_tv
 from .runtime import choose, get_device, is_fast, seed_everything, time_call
 from .training import train
 from .validate import check_images
 
 __all__ = [
+    "bilevel",
+    "regularisers",
+    "FieldOfExperts",
+    "HuberTV",
+    "huber",
+    "huber_tv",
     "adjoint_test",
     "centre_crop",
     "check_images",
