@@ -225,3 +225,17 @@ def warmup_cosine(
     phase = (k - warmup).clamp_min(0) / (total - warmup)
     cosine = eta_min + (eta0 - eta_min) * (1 + torch.cos(math.pi * phase)) / 2
     return torch.where(k < warmup, ramp, cosine)
+
+
+def lasso_dual_value(
+    x: Tensor, y: Tensor, lam: float, A: Callable[[Tensor], Tensor], A_adjoint: Callable
+) -> Tensor:
+    """A lower bound on ``min_x 1/2 ||A x - y||^2 + lam ||x||_1`` from a primal point ``x``.
+
+    The dual of the lasso is ``max <y, xi> - 1/2 ||xi||^2`` over ``||A^T xi||_inf <= lam``; the
+    residual ``y - A x``, scaled by ``min(1, lam / ||A^T (y - A x)||_inf)``, is dual feasible,
+    and the dual objective there is returned (a 0-d tensor; day2_1, Exercise 3).
+    """
+    residual = y - A(x)
+    xi = residual * torch.clamp(lam / A_adjoint(residual).abs().max(), max=1.0)
+    return (y * xi).sum() - 0.5 * xi.pow(2).sum()

@@ -190,3 +190,32 @@ def test_warmup_cosine_matches_torch_sequential_lr():
         k_end = torch.tensor([float(total)], dtype=torch.float64)
         end = warmup_cosine(k_end, eta0, eta_min, eta_w, warmup, total)
         assert abs(end[0] - eta_min) < 1e-12
+
+
+def test_lasso_dual_value_is_weak_duality_tight_at_the_solution():
+    import torch
+
+    from course_utils.reference import lasso_dual_value
+
+    g = torch.Generator().manual_seed(0)
+    A_mat = torch.randn(20, 8, generator=g, dtype=torch.float64)
+    y = torch.randn(20, generator=g, dtype=torch.float64)
+    lam = 0.5
+
+    def A(v):
+        return A_mat @ v
+
+    def A_adjoint(v):
+        return A_mat.T @ v
+
+    def F(v):
+        return 0.5 * (A(v) - y).pow(2).sum() + lam * v.abs().sum()
+
+    eta = 1 / torch.linalg.matrix_norm(A_mat, 2).item() ** 2
+    x = torch.zeros(8, dtype=torch.float64)
+    for _ in range(5000):  # ISTA to convergence
+        v = x - eta * A_adjoint(A(x) - y)
+        x = torch.sign(v) * (v.abs() - eta * lam).clamp_min(0)
+    for point in [torch.zeros(8, dtype=torch.float64), torch.randn(8, generator=g).double(), x]:
+        assert lasso_dual_value(point, y, lam, A, A_adjoint) <= F(x) + 1e-12
+    assert abs(F(x) - lasso_dual_value(x, y, lam, A, A_adjoint)) < 1e-10
