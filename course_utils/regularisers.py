@@ -160,7 +160,7 @@ class HuberTV(torch.nn.Module):
 
     @property
     def lam(self) -> float:
-        return float(self.log_lam.exp())
+        return float(self.log_lam.detach().exp())
 
     def forward(self, x: Tensor) -> Tensor:
         return self.log_lam.exp().to(x.dtype) * huber_tv(x, self.gamma)
