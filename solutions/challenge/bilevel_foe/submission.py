@@ -19,22 +19,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_model
+from safetensors.torch import load_file, load_model
 
 from course_utils.bilevel import solve_lower_level
 from course_utils.regularisers import FieldOfExperts
 
 WEIGHTS = "foe.safetensors"
-ARCHITECTURE = {"n_filters": 24, "size": 5}
-"""Must match ``train.py``'s CONFIG (the weight file's shapes are checked on loading)."""
 MAX_ITER = 300
 TOL = 1e-4
 
 
 def load_reconstructor(folder: Path):
     """Load the learned regulariser from ``folder``; return ``reconstruct(y, physics)``."""
-    model = FieldOfExperts(**ARCHITECTURE).double()
-    load_model(model, str(Path(folder) / WEIGHTS))
+    weights = Path(folder) / WEIGHTS
+    n_filters, channels, size, _ = load_file(weights)["filters"].shape  # the architecture
+    model = FieldOfExperts(n_filters=n_filters, size=size, channels=channels).double()
+    load_model(model, str(weights))
     model.eval()
 
     def reconstruct(y: torch.Tensor, physics) -> torch.Tensor:

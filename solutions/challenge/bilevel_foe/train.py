@@ -27,7 +27,7 @@ from course_utils.training import fit, prepare, script_arguments
 
 HERE = Path(__file__).resolve().parent
 CONFIG = {"n_filters": 24, "size": 5, "alpha": 0.006, "gamma": 0.01}
-"""Architecture of the shipped model (submission.py builds the same)."""
+"""Architecture of the shipped model (submission.py reads it back from the weight shapes)."""
 
 
 def main() -> None:
