@@ -239,3 +239,21 @@ def lasso_dual_value(
     residual = y - A(x)
     xi = residual * torch.clamp(lam / A_adjoint(residual).abs().max(), max=1.0)
     return (y * xi).sum() - 0.5 * xi.pow(2).sum()
+
+
+def grid_search_solves_log10(n_params: int, points_per_param: int, n_images: int) -> float:
+    """log10 of the number of single-image lower-level solves of a full grid search.
+
+    A grid of ``points_per_param`` values for each of ``n_params`` parameters, one solve per
+    grid point and training image (day2_2, Exercise 4). Exact integer arithmetic, then log10.
+    """
+    return math.log10(n_images * points_per_param**n_params)
+
+
+def smoothed_tv_hessian_bound(A_norm: float, lam: float, gamma: float) -> float:
+    """An upper bound on the largest eigenvalue of the Hessian of the Huber-TV energy.
+
+    ``E(z) = 1/2 ||A z - y||^2 + lam TV_gamma(z)`` with ``||A|| = A_norm`` and the course's
+    discrete gradient (``||nabla||^2 <= 8``); valid at every ``z`` (day2_2, Exercise 2).
+    """
+    return A_norm**2 + 8.0 * lam / gamma
