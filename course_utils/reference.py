@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .regularisers import huber
+
 
 def residual_block(
     h: Tensor, conv1: Callable[[Tensor], Tensor], conv2: Callable[[Tensor], Tensor]
@@ -257,3 +259,16 @@ def smoothed_tv_hessian_bound(A_norm: float, lam: float, gamma: float) -> float:
     discrete gradient (``||nabla||^2 <= 8``); valid at every ``z`` (day2_2, Exercise 2).
     """
     return A_norm**2 + 8.0 * lam / gamma
+
+
+def huber_bias_worst_case(gamma: float | Tensor, n_pix: int) -> float | Tensor:
+    """The largest of ``sum_p (|v_p| - huber(|v_p|, gamma))`` over fields of ``n_pix`` vectors.
+
+    Found numerically: the largest per-pixel difference over a fine grid of norms in
+    ``[0, 10 gamma]``, times ``n_pix`` (day2_2, Exercise 2). ``gamma`` may be a 1-d tensor of
+    smoothings (one result per entry).
+    """
+    g = torch.as_tensor(gamma, dtype=torch.float64)
+    a = torch.linspace(0, 10, 100001, dtype=torch.float64)[:, None] * g.reshape(1, -1)
+    worst = (a - huber(a, g.reshape(1, -1))).amax(0) * n_pix
+    return worst.reshape(g.shape) if isinstance(gamma, Tensor) else float(worst)
