@@ -1,3 +1,6 @@
+import math
+
+
 def test_adam_trajectory_matches_torch_adam():
     import torch
 
@@ -219,3 +222,44 @@ def test_lasso_dual_value_is_weak_duality_tight_at_the_solution():
     for point in [torch.zeros(8, dtype=torch.float64), torch.randn(8, generator=g).double(), x]:
         assert lasso_dual_value(point, y, lam, A, A_adjoint) <= F(x) + 1e-12
     assert abs(F(x) - lasso_dual_value(x, y, lam, A, A_adjoint)) < 1e-10
+
+
+def test_grid_search_count_is_exact():
+    from course_utils.reference import grid_search_solves_log10
+
+    assert grid_search_solves_log10(3, 10, 100) == 5.0
+    assert abs(grid_search_solves_log10(1848, 10, 36) - (1848 + math.log10(36))) < 1e-9
+
+
+def test_huber_bias_worst_case_is_attained_and_is_the_largest_bias():
+    import torch
+
+    from course_utils.reference import huber_bias_worst_case
+    from course_utils.regularisers import huber
+
+    gammas = torch.tensor([0.003, 0.01, 0.1], dtype=torch.float64)
+    worst = huber_bias_worst_case(gammas, 100)
+    assert torch.allclose(worst, gammas * 50, rtol=1e-9)
+    a = torch.rand(100, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert float((a - huber(a, 0.01)).sum()) <= huber_bias_worst_case(0.01, 100) + 1e-12
+
+
+def test_smoothed_tv_hessian_bound_holds_on_the_flat_image():
+    import torch
+
+    import course_utils as cu
+    from course_utils import bilevel
+    from course_utils.reference import smoothed_tv_hessian_bound
+
+    kappa = cu.kernel_spectrum((32, 32))
+    y = torch.zeros(1, 1, 32, 32, dtype=torch.float64)
+    reg = cu.HuberTV(0.006, 0.01)
+    x = torch.full_like(y, 0.5).requires_grad_(True)
+    g = bilevel.energy_gradient(x, y, lambda v: cu.fft_blur(v, kappa), reg, create_graph=True)
+    v = torch.randn(y.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for _ in range(200):  # power iteration: the largest eigenvalue of the Hessian
+        v = v / v.norm()
+        hv = torch.autograd.grad(g, x, v, retain_graph=True)[0]
+        m, v = float((v * hv).sum()), hv
+    bound = smoothed_tv_hessian_bound(float(kappa.abs().max()), 0.006, 0.01)
+    assert 0.97 * 8 * 0.006 / 0.01 <= m <= bound
