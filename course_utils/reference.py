@@ -247,7 +247,7 @@ def grid_search_solves_log10(n_params: int, points_per_param: int, n_images: int
     """log10 of the number of single-image lower-level solves of a full grid search.
 
     A grid of ``points_per_param`` values for each of ``n_params`` parameters, one solve per
-    grid point and training image (day2_2, Exercise 4). Exact integer arithmetic, then log10.
+    grid point and training image (day2_2, Exercise 1). Exact integer arithmetic, then log10.
     """
     return math.log10(n_images * points_per_param**n_params)
 
@@ -255,18 +255,18 @@ def grid_search_solves_log10(n_params: int, points_per_param: int, n_images: int
 def smoothed_tv_hessian_bound(A_norm: float, lam: float, gamma: float) -> float:
     """An upper bound on the largest eigenvalue of the Hessian of the Huber-TV energy.
 
-    ``E(z) = 1/2 ||A z - y||^2 + lam TV_gamma(z)`` with ``||A|| = A_norm`` and the course's
-    discrete gradient (``||nabla||^2 <= 8``); valid at every ``z`` (day2_2, Exercise 2).
+    ``E(x) = 1/2 ||A x - y||^2 + lam TV_gamma(x)`` with ``||A|| = A_norm`` and the course's
+    discrete gradient (``||nabla||^2 <= 8``); valid at every ``x`` (day2_2, Exercise 3).
     """
     return A_norm**2 + 8.0 * lam / gamma
 
 
-def huber_bias_worst_case(gamma: float | Tensor, n_pix: int) -> float | Tensor:
+def huber_bias_worst_case(gamma: float | Tensor, n_pix: int | Tensor) -> float | Tensor:
     """The largest of ``sum_p (|v_p| - huber(|v_p|, gamma))`` over fields of ``n_pix`` vectors.
 
     Found numerically: the largest per-pixel difference over a fine grid of norms in
-    ``[0, 10 gamma]``, times ``n_pix`` (day2_2, Exercise 2). ``gamma`` may be a 1-d tensor of
-    smoothings (one result per entry).
+    ``[0, 10 gamma]``, times ``n_pix`` (day2_2, Exercise 2). ``gamma`` and ``n_pix`` may be
+    1-d tensors of the same length (one result per entry).
     """
     g = torch.as_tensor(gamma, dtype=torch.float64)
     a = torch.linspace(0, 10, 100001, dtype=torch.float64)[:, None] * g.reshape(1, -1)
