@@ -36,7 +36,7 @@ def nmse_db(x_hat: Tensor, x: Tensor) -> float:
     """``10 log10( sum ||x_hat - x||^2 / sum ||x||^2 )`` over a batch ``(B, n)`` (dB)."""
     if x_hat.shape != x.shape:
         raise ValueError(f"x_hat has shape {tuple(x_hat.shape)}, x has {tuple(x.shape)}.")
-    return 10 * math.log10(float((x_hat - x).pow(2).sum() / x.pow(2).sum()))
+    return 10 * math.log10(float((x_hat - x).detach().pow(2).sum() / x.pow(2).sum()))
 
 
 @dataclass(frozen=True)
@@ -171,3 +171,20 @@ class LISTACP(nn.Module):
         for k in range(layers):
             x = soft_threshold(x + (y - x @ self.A.T) @ self.W[k], self.theta[k])
         return x
+
+
+def lista_models(
+    problem: SparseCoding, layers: tuple[int, ...] = (1, 2, 4, 8, 16), lam: float = 0.05
+) -> nn.ModuleDict:
+    """Untied, tied and coupled LISTA for each ``K`` in ``layers``, with ISTA's weights.
+
+    Keyed ``"untied_K"``, ``"tied_K"`` and ``"cp_K"``; the shipped checkpoint ``lista``
+    (``solutions/training/lista/train.py``) holds them trained.
+    """
+    A = problem.dictionary
+    models: dict[str, nn.Module] = {}
+    for K in layers:
+        models[f"untied_{K}"] = LISTA(A, K, lam)
+        models[f"tied_{K}"] = LISTA(A, K, lam, tied=True)
+        models[f"cp_{K}"] = LISTACP(A, K, lam)
+    return nn.ModuleDict(models)

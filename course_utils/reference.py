@@ -272,3 +272,22 @@ def huber_bias_worst_case(gamma: float | Tensor, n_pix: int | Tensor) -> float |
     a = torch.linspace(0, 10, 100001, dtype=torch.float64)[:, None] * g.reshape(1, -1)
     worst = (a - huber(a, g.reshape(1, -1))).amax(0) * n_pix
     return worst.reshape(g.shape) if isinstance(gamma, Tensor) else float(worst)
+
+
+def ista_layer_weights(A: Tensor, lam: float) -> tuple[Tensor, Tensor, float]:
+    """ISTA's step written as one LISTA layer ``soft(W1 y + W2 x, theta)`` (day2_3, Exercise 1).
+
+    For ``min 1/2 ||A x - y||^2 + lam ||x||_1`` with step ``1 / L``, ``L = ||A||_2^2``;
+    ``A`` is ``(m, n)``; returns ``W1`` ``(n, m)``, ``W2`` ``(n, n)`` and ``theta``.
+    """
+    L = float(torch.linalg.matrix_norm(A, ord=2)) ** 2
+    return A.T / L, torch.eye(A.shape[1], dtype=A.dtype) - A.T @ A / L, lam / L
+
+
+def coupled_layer_as_lista(W: Tensor, A: Tensor) -> tuple[Tensor, Tensor]:
+    """The LISTA weights ``(W1, W2)`` of a coupled layer ``soft(x + W^T (y - A x), theta)``.
+
+    ``W`` and ``A`` are ``(m, n)``; ``W1 = W^T`` ``(n, m)``, ``W2 = I - W^T A`` ``(n, n)``
+    (day2_3, Exercise 2).
+    """
+    return W.T, torch.eye(A.shape[1], dtype=A.dtype) - W.T @ A

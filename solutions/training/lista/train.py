@@ -19,9 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from course_utils.lista import LISTA, LISTACP, SparseCoding, nmse_db
+from course_utils.lista import SparseCoding, lista_models, nmse_db
 from course_utils.training import fit, prepare, script_arguments
 
 HERE = Path(__file__).resolve().parent
@@ -29,17 +28,6 @@ LAYERS = (1, 2, 4, 8, 16)
 VARIANTS = ("untied", "tied", "cp")
 LAM = 0.05
 BATCH = 256
-
-
-def build(problem: SparseCoding, layers=LAYERS) -> nn.ModuleDict:
-    """The untrained models, keyed ``"<variant>_<K>"`` (ISTA's weights with ``LAM``)."""
-    A = problem.dictionary
-    models = {}
-    for K in layers:
-        models[f"untied_{K}"] = LISTA(A, K, LAM)
-        models[f"tied_{K}"] = LISTA(A, K, LAM, tied=True)
-        models[f"cp_{K}"] = LISTACP(A, K, LAM)
-    return nn.ModuleDict(models)
 
 
 def main() -> None:
@@ -51,7 +39,7 @@ def main() -> None:
     layers = (1, 2) if args.smoke else LAYERS
     if args.smoke:
         args.steps = 1
-    model = build(problem, layers)
+    model = lista_models(problem, layers, LAM)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.steps)
 
