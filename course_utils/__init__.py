@@ -5,7 +5,7 @@ The most used names are re-exported here, so notebooks can write ``import course
 and then ``cu.make_physics()``, ``cu.psnr(x_hat, x)``, ``cu.load_dev_set()``, ...
 """
 
-from . import bilevel, lista, regularisers
+from . import bilevel, lista, regularisers, tomography
 from .baseline import tikhonov_reconstruct, tv_objective, tv_reconstruct
 from .checkpoints import load_checkpoint
 from .data import (
@@ -53,6 +53,7 @@ __all__ = [
     "bilevel",
     "lista",
     "regularisers",
+    "tomography",
     "FieldOfExperts",
     "HuberTV",
     "huber",
