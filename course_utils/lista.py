@@ -39,6 +39,10 @@ def nmse_db(x_hat: Tensor, x: Tensor) -> float:
     return 10 * math.log10(float((x_hat - x).detach().pow(2).sum() / x.pow(2).sum()))
 
 
+HELD_OUT_SEEDS = {"test": 10**8 + 1, "tune": 10**8 + 2, "shifted": 10**8 + 3}
+"""Generator seeds of the held-out code sets (the training batches use seeds below 10**8)."""
+
+
 @dataclass(frozen=True)
 class SparseCoding:
     """A sparse coding problem: a dictionary, a sparsity and a noise level.
@@ -67,6 +71,17 @@ class SparseCoding:
         g = torch.Generator().manual_seed(self.seed)
         A = torch.randn(self.m, self.n, generator=g)
         return A / A.norm(dim=0, keepdim=True)
+
+    def held_out(self, batch: int, name: str, sparsity: float | None = None):
+        """A fixed held-out set ``(x, y)``: ``name`` is ``"test"``, ``"tune"`` or ``"shifted"``.
+
+        Its generator seed (``HELD_OUT_SEEDS``) lies outside the seeds of the training
+        script's batches (``seed * 1000003 + step``, for fewer than 10**8 steps).
+        """
+        if name not in HELD_OUT_SEEDS:
+            raise ValueError(f"name must be one of {sorted(HELD_OUT_SEEDS)}, got {name!r}.")
+        g = torch.Generator().manual_seed(HELD_OUT_SEEDS[name])
+        return self.sample(batch, g, sparsity=sparsity)
 
     def sample(
         self, batch: int, generator: torch.Generator, sparsity: float | None = None

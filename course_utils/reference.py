@@ -288,6 +288,15 @@ def coupled_layer_as_lista(W: Tensor, A: Tensor) -> tuple[Tensor, Tensor]:
     """The LISTA weights ``(W1, W2)`` of a coupled layer ``soft(x + W^T (y - A x), theta)``.
 
     ``W`` and ``A`` are ``(m, n)``; ``W1 = W^T`` ``(n, m)``, ``W2 = I - W^T A`` ``(n, n)``
-    (day2_3, Exercise 2).
+    (day2_3, Exercise 3).
     """
     return W.T, torch.eye(A.shape[1], dtype=A.dtype) - W.T @ A
+
+
+def coupled_layer_as_ista(c: float, theta: float, M: float) -> tuple[float, float]:
+    """The ISTA step of a coupled layer with ``W = c A / M`` and threshold ``theta``.
+
+    ``soft(x + (c / M) A^T (y - A x), theta)`` is an ISTA step with step size ``c / M`` on the
+    lasso with weight ``theta M / c``; returns ``(step, lam)`` (day2_3, Exercise 4).
+    """
+    return c / M, theta * M / c

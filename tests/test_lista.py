@@ -101,3 +101,15 @@ def test_lista_learns_and_parameter_counts():
         opt.step()
     with torch.no_grad():
         assert nmse_db(model(y_val), x_val) < before - 2
+
+
+def test_held_out_sets_use_seeds_the_training_batches_never_use():
+    from course_utils.lista import HELD_OUT_SEEDS
+
+    steps = 6000  # the training script's default; its batch seeds are seed * 1000003 + step
+    assert min(HELD_OUT_SEEDS.values()) >= 10**8 > 1_000_003 * 10 + steps
+    x1, _ = SparseCoding().held_out(5, "test")
+    x2, _ = SparseCoding().held_out(5, "test")
+    assert torch.equal(x1, x2)
+    with pytest.raises(ValueError, match="name"):
+        SparseCoding().held_out(5, "train")
