@@ -293,10 +293,10 @@ def coupled_layer_as_lista(W: Tensor, A: Tensor) -> tuple[Tensor, Tensor]:
     return W.T, torch.eye(A.shape[1], dtype=A.dtype) - W.T @ A
 
 
-def coupled_layer_as_ista(c: float, theta: float, M: float) -> tuple[float, float]:
-    """The ISTA step of a coupled layer with ``W = c A / M`` and threshold ``theta``.
+def coupled_layer_as_ista(xi: float, alpha: float, M: float) -> tuple[float, float]:
+    """The ISTA step of a coupled layer with ``W = xi A / M`` and threshold ``alpha``.
 
-    ``soft(x + (c / M) A^T (y - A x), theta)`` is an ISTA step with step size ``c / M`` on the
-    lasso with weight ``theta M / c``; returns ``(step, lam)`` (day2_3, Exercise 4).
+    ``soft(x + (xi / M) A^T (y - A x), alpha)`` is an ISTA step with step size ``xi / M`` on
+    the lasso with weight ``alpha M / xi``; returns ``(step, lam)`` (day2_3, Exercise 4).
     """
-    return c / M, theta * M / c
+    return xi / M, alpha * M / xi
