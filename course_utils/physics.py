@@ -34,21 +34,35 @@ NOISE_SIGMA = 0.03
 
 
 def make_physics(
-    device: torch.device | str = "cpu", noise_sigma: float = NOISE_SIGMA
+    device: torch.device | str = "cpu",
+    noise_sigma: float = NOISE_SIGMA,
+    img_size: tuple[int, int, int] = IMAGE_SHAPE,
+    dtype: torch.dtype = torch.float32,
 ) -> dinv.physics.BlurFFT:
     """The challenge operator as a deepinv physics object.
 
     ``physics.A`` blurs, ``physics.A_adjoint`` applies the adjoint (correlation with the
     kernel), and ``physics(x)`` blurs and adds noise. For reproducible measurements use
-    :func:`measure`.
+    :func:`measure`. ``img_size`` ``(C, H, W)`` and ``dtype`` give the same circular blur on
+    other image sizes (crops, grey images) and in float64; it then equals
+    :func:`fft_blur` with ``kernel_spectrum((H, W))``.
     """
     if not 0 <= noise_sigma < 1:
         raise ValueError(f"noise_sigma must lie in [0, 1), got {noise_sigma}.")
+    kernel = load_kernel()
+    if len(img_size) != 3 or min(img_size[1:]) < max(kernel.shape[-2:]):
+        raise ValueError(
+            f"img_size must be (C, H, W) with H and W at least the kernel's "
+            f"{tuple(kernel.shape[-2:])}, got {tuple(img_size)}."
+        )
     noise = dinv.physics.GaussianNoise(
         sigma=noise_sigma, rng=torch.Generator(device=device).manual_seed(0)
     )
     return dinv.physics.BlurFFT(
-        img_size=IMAGE_SHAPE, filter=load_kernel().to(device), noise_model=noise, device=device
+        img_size=tuple(img_size),
+        filter=kernel.to(device=device, dtype=dtype),
+        noise_model=noise,
+        device=device,
     )
 
 

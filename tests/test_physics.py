@@ -201,3 +201,11 @@ def test_fft_blur_is_the_official_operator_and_its_adjoint():
 def test_fft_blur_refuses_a_spectrum_of_another_size():
     with pytest.raises(ValueError, match="kernel_spectrum"):
         cu.fft_blur(torch.zeros(1, 1, 64, 64), cu.kernel_spectrum((32, 32)))
+
+
+def test_make_physics_on_crops_and_grey_images_is_fft_blur():
+    x = torch.rand(2, 1, 64, 48, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    physics = cu.make_physics(img_size=(1, 64, 48), dtype=torch.float64)
+    assert (physics.A(x) - cu.fft_blur(x, cu.kernel_spectrum((64, 48)))).abs().max() < 1e-12
+    with pytest.raises(ValueError, match="img_size"):
+        cu.make_physics(img_size=(1, 16, 16))
