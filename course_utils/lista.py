@@ -39,6 +39,11 @@ def nmse_db(x_hat: Tensor, x: Tensor) -> float:
     return 10 * math.log10(float((x_hat - x).detach().pow(2).sum() / x.pow(2).sum()))
 
 
+LISTA_LAYERS = (1, 2, 4, 8, 16)
+"""The numbers of layers of the shipped networks (:func:`lista_models`)."""
+LISTA_LAM = 0.05
+"""The lasso weight of ISTA that the shipped networks start from (thresholds ``lam / L``)."""
+
 HELD_OUT_SEEDS = {"test": 10**8 + 1, "tune": 10**8 + 2, "shifted": 10**8 + 3}
 """Generator seeds of the held-out code sets (the training batches use seeds below 10**8)."""
 
@@ -128,6 +133,14 @@ def ista(y: Tensor, A: Tensor, lam: float, n_iter: int, accelerate: bool = False
     return out
 
 
+def _layers(layers: int | None, K: int) -> int:
+    """How many of a model's ``K`` layers to run (``None``: all), checked."""
+    layers = K if layers is None else layers
+    if not 1 <= layers <= K:
+        raise ValueError(f"layers must be in 1..{K}, got {layers}.")
+    return layers
+
+
 class LISTA(nn.Module):
     """``K`` layers ``x_{k+1} = soft(W1_k y + W2_k x_k, theta_k)`` from ``x_0 = 0``.
 
@@ -150,9 +163,7 @@ class LISTA(nn.Module):
 
     def forward(self, y: Tensor, layers: int | None = None) -> Tensor:
         """The output of layer ``layers`` (default ``K``) for ``y`` ``(B, m)``: ``(B, n)``."""
-        layers = self.K if layers is None else layers
-        if not 1 <= layers <= self.K:
-            raise ValueError(f"layers must be in 1..{self.K}, got {layers}.")
+        layers = _layers(layers, self.K)
         x = torch.zeros(y.shape[0], self.W1.shape[1], dtype=y.dtype)
         for k in range(layers):
             w = 0 if self.tied else k
@@ -179,9 +190,7 @@ class LISTACP(nn.Module):
 
     def forward(self, y: Tensor, layers: int | None = None) -> Tensor:
         """The output of layer ``layers`` (default ``K``) for ``y`` ``(B, m)``: ``(B, n)``."""
-        layers = self.K if layers is None else layers
-        if not 1 <= layers <= self.K:
-            raise ValueError(f"layers must be in 1..{self.K}, got {layers}.")
+        layers = _layers(layers, self.K)
         x = torch.zeros(y.shape[0], self.A.shape[1], dtype=y.dtype)
         for k in range(layers):
             x = soft_threshold(x + (y - x @ self.A.T) @ self.W[k], self.theta[k])
@@ -189,7 +198,7 @@ class LISTACP(nn.Module):
 
 
 def lista_models(
-    problem: SparseCoding, layers: tuple[int, ...] = (1, 2, 4, 8, 16), lam: float = 0.05
+    problem: SparseCoding, layers: tuple[int, ...] = LISTA_LAYERS, lam: float = LISTA_LAM
 ) -> nn.ModuleDict:
     """Untied, tied and coupled LISTA for each ``K`` in ``layers``, with ISTA's weights.
 

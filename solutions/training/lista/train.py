@@ -20,13 +20,10 @@ from pathlib import Path
 
 import torch
 
-from course_utils.lista import SparseCoding, lista_models, nmse_db
+from course_utils.lista import LISTA_LAM, LISTA_LAYERS, SparseCoding, lista_models, nmse_db
 from course_utils.training import fit, prepare, script_arguments
 
 HERE = Path(__file__).resolve().parent
-LAYERS = (1, 2, 4, 8, 16)
-VARIANTS = ("untied", "tied", "cp")
-LAM = 0.05
 BATCH = 256
 
 
@@ -36,10 +33,10 @@ def main() -> None:
     args = parser.parse_args()
     prepare(args)
     problem = SparseCoding()
-    layers = (1, 2) if args.smoke else LAYERS
+    layers = (1, 2) if args.smoke else LISTA_LAYERS
     if args.smoke:
         args.steps = 1
-    model = lista_models(problem, layers, LAM)
+    model = lista_models(problem, layers)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.steps)
 
@@ -71,8 +68,8 @@ def main() -> None:
         },
         config={
             "layers": list(layers),
-            "variants": list(VARIANTS),
-            "lam (initial thresholds lam / L)": LAM,
+            "variants": list(dict.fromkeys(name.split("_")[0] for name in model)),
+            "lam (initial thresholds lam / L)": LISTA_LAM,
             "lr": args.lr,
             "schedule": "cosine to 0",
             "batch": BATCH,
