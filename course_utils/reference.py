@@ -300,3 +300,31 @@ def coupled_layer_as_ista(xi: float, alpha: float, M: float) -> tuple[float, flo
     the lasso with weight ``alpha M / xi``; returns ``(step, lam)`` (day2_3, Exercise 4).
     """
     return xi / M, alpha * M / xi
+
+
+def pdhg_lpd_coefficients(tau: float, nu: float) -> tuple[Tensor, Tensor]:
+    """One PDHG iteration for 1/2 ||A x - y||^2 as the residual updates of an LPD iteration.
+
+    Dual: ``xi + Gamma(xi, A xb, y)`` with ``Gamma = d[0] xi + d[1] A xb + d[2] y``; primal on
+    the channels ``(x, xb)``: ``(x, xb) + P @ (x, xb, A^T xi)``. Returns ``(d (3,), P (2, 3))``
+    in float64 (day2_4, Exercise 3).
+    """
+    c = nu / (1 + nu)
+    d = torch.tensor([-c, c, -c], dtype=torch.float64)
+    P = torch.tensor([[0.0, 0.0, -tau], [1.0, -1.0, -2 * tau]], dtype=torch.float64)
+    return d, P
+
+
+def lpd_parameter_count(
+    n_iter: int, n_primal: int, n_dual: int, nf: int, depth: int, learned_dual: bool
+) -> int:
+    """Learned scalars of ``course_utils.primal_dual.LearnedPrimalDual`` with these arguments:
+    per block, 3 x 3 convolutions with biases (in -> nf, nf -> nf ``depth - 2`` times, nf ->
+    out) and one PReLU slope per nonlinearity (day2_4, Exercise 4)."""
+
+    def block(c_in: int, c_out: int) -> int:
+        convs = (9 * c_in + 1) * nf + (depth - 2) * (9 * nf + 1) * nf + (9 * nf + 1) * c_out
+        return convs + (depth - 1)
+
+    per_iter = block(n_primal + 1, n_primal) + (block(n_dual + 2, n_dual) if learned_dual else 0)
+    return n_iter * per_iter

@@ -25,7 +25,7 @@ CT_SIZE = 64
 """Image side (pixels)."""
 CT_ANGLES = 30
 """Projection angles (sparse: a fully sampled 64 x 64 scan would use about 100)."""
-CT_NOISE_LEVEL = 0.02
+CT_NOISE_LEVEL = 0.05
 """Noise standard deviation as a fraction of the Shepp–Logan sinogram's RMS."""
 TRAIN_SEED, TEST_SEED = 0, 1
 """Seeds of the training and test phantom sets (disjoint item generators)."""
