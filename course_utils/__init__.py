@@ -5,7 +5,7 @@ The most used names are re-exported here, so notebooks can write ``import course
 and then ``cu.make_physics()``, ``cu.psnr(x_hat, x)``, ``cu.load_dev_set()``, ...
 """
 
-from . import bilevel, lista, regularisers, tomography
+from . import bilevel, lista, primal_dual, regularisers, tomography
 from .baseline import tikhonov_reconstruct, tv_objective, tv_reconstruct
 from .checkpoints import load_checkpoint
 from .data import (
@@ -52,6 +52,7 @@ from .validate import check_images
 __all__ = [
     "bilevel",
     "lista",
+    "primal_dual",
     "regularisers",
     "tomography",
     "FieldOfExperts",
