@@ -8,11 +8,17 @@ notebooks. The operator is deepinv's :class:`~deepinv.physics.Tomography` (paral
 ``sigma = noise_level * RMS(A x_SL)``, a fraction of the root-mean-square sinogram of the
 Shepp–Logan phantom at the same size, so "2 % noise" means the same at every size.
 
+For training, :class:`MatrixTomography` is the same operator stored as a sparse matrix (built
+by applying ``A`` to every pixel of the basis; equal to it to float32 rounding), about ten
+times faster on a CPU at 64 x 64.
+
 Data: random ellipse phantoms (:class:`course_utils.data.EllipsePhantomDataset`; training and
 test sets differ by their seeds) and the Shepp–Logan phantom (scikit-image), all in [0, 1].
 """
 
 from __future__ import annotations
+
+import warnings
 
 import deepinv as dinv
 import torch
@@ -81,3 +87,55 @@ def phantoms(n: int, split: str, size: int = CT_SIZE) -> Tensor:
         raise ValueError(f"need split 'train' or 'test' and n >= 1, got {split!r} and {n}.")
     data = EllipsePhantomDataset(n, size=size, seed=seeds[split])
     return torch.stack([data[i] for i in range(n)])
+
+
+class _SparseMatmul(torch.autograd.Function):
+    """``x -> x @ M^T`` for a batch of rows ``x`` ``(B, N)``, with the gradient ``g @ M``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, M: Tensor, MT: Tensor) -> Tensor:
+        ctx.MT = MT
+        return (M @ x.T).T
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        return (ctx.MT @ g.T).T, None, None
+
+
+class MatrixTomography(dinv.physics.LinearPhysics):
+    """``physics`` (a :func:`make_ct_physics` operator for ``size x size`` images) as an explicit
+    sparse matrix ``M`` ``(n_det angles, size^2)``: ``A`` and ``A_adjoint`` are sparse products
+    (each the other's gradient), ``A_dagger(y, fbp=True)`` is the original FBP. Building it
+    applies ``A`` to all ``size^2`` basis images (about 10 s at 64 x 64)."""
+
+    def __init__(self, physics: dinv.physics.Tomography, size: int):
+        super().__init__()
+        eye = torch.eye(size * size)
+        with torch.no_grad():
+            cols = [
+                physics.A(eye[i : i + 256].reshape(-1, 1, size, size)).flatten(1)
+                for i in range(0, size * size, 256)
+            ]
+        dense = torch.cat(cols).T.contiguous()
+        self.tomography, self.size = physics, size
+        self.sinogram_shape = tuple(physics.A(eye[:1].reshape(1, 1, size, size)).shape[1:])
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": used in a basic way
+            warnings.simplefilter("ignore", UserWarning)
+            self.M, self.MT = dense.to_sparse_csr(), dense.T.contiguous().to_sparse_csr()
+
+    def A(self, x: Tensor, **kwargs) -> Tensor:
+        if x.shape[1:] != (1, self.size, self.size):
+            raise ValueError(f"x must be (B, 1, {self.size}, {self.size}), got {tuple(x.shape)}.")
+        out = _SparseMatmul.apply(x.reshape(x.shape[0], -1), self.M, self.MT)
+        return out.reshape(x.shape[0], *self.sinogram_shape)
+
+    def A_adjoint(self, y: Tensor, **kwargs) -> Tensor:
+        if tuple(y.shape[1:]) != self.sinogram_shape:
+            raise ValueError(f"y must be (B, *{self.sinogram_shape}), got {tuple(y.shape)}.")
+        out = _SparseMatmul.apply(y.reshape(y.shape[0], -1), self.MT, self.M)
+        return out.reshape(y.shape[0], 1, self.size, self.size)
+
+    def A_dagger(self, y: Tensor, fbp: bool = False, **kwargs) -> Tensor:
+        if fbp:
+            return self.tomography.A_dagger(y, fbp=True)
+        return super().A_dagger(y, **kwargs)

@@ -44,3 +44,20 @@ def test_bad_ct_inputs_are_refused():
         ct.phantoms(3, "dev")
     with pytest.raises(ValueError, match=r"\(B, 1, size, size\)"):
         ct.measure(physics, torch.zeros(1, 3, 32, 32), torch.Generator())
+
+
+def test_the_matrix_copy_equals_the_operator_and_its_gradients_are_the_adjoint():
+    physics = ct.make_ct_physics(32, 12)
+    matrix = ct.MatrixTomography(physics, 32)
+    x = ct.phantoms(2, "train", 32)
+    y = physics.A(x)
+    assert (matrix.A(x) - y).abs().max() < 1e-5 * y.abs().max()
+    assert (matrix.A_adjoint(y) - physics.A_adjoint(y)).abs().max() < 1e-5 * y.abs().max() * 32
+    assert cu.adjoint_test(matrix.A, matrix.A_adjoint, (2, 1, 32, 32), dtype=torch.float32) < 1e-5
+    assert torch.equal(matrix.A_dagger(y, fbp=True), physics.A_dagger(y, fbp=True))
+    u = x.clone().requires_grad_()
+    v = torch.randn(y.shape, generator=torch.Generator().manual_seed(0))
+    (matrix.A(u) * v).sum().backward()
+    assert torch.allclose(u.grad, matrix.A_adjoint(v), atol=1e-6)
+    with pytest.raises(ValueError, match=r"\(B, 1, 32, 32\)"):
+        matrix.A(torch.zeros(1, 1, 16, 16))
