@@ -8,7 +8,7 @@ written as min_x F(K x) with K = [A; grad] and F(v, w) = 1/2 ||v - y||^2 + lam |
 (no separate primal term). One iteration, with steps tau nu ||K||^2 < 1 (||K||^2 <= ||A||^2 +
 ||grad||^2 <= 1 + 8 for the course's ||A|| = 1):
 
-    xi   <- (xi + nu (A xb - y)) / (1 + nu)         prox of nu F_1^*  (sinogram space)
+    xi   <- prox_{nu F_1^*}(xi + nu A xb)           (sinogram space; day2_4, Exercise 1)
     zeta <- proj_{|zeta_i| <= lam}(zeta + nu grad xb) prox of nu F_2^*  (gradient field)
     x'   <- x - tau (A^T xi + grad^T zeta)          (the primal prox is the identity)
     xb   <- 2 x' - x,  x <- x'                      over-relaxation

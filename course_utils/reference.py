@@ -305,14 +305,14 @@ def coupled_layer_as_ista(xi: float, alpha: float, M: float) -> tuple[float, flo
 def pdhg_lpd_coefficients(tau: float, nu: float) -> tuple[Tensor, Tensor]:
     """One PDHG iteration for 1/2 ||A x - y||^2 as the residual updates of an LPD iteration.
 
-    Dual: ``xi + Gamma(xi, A xb, y)`` with ``Gamma = d[0] xi + d[1] A xb + d[2] y``; primal on
-    the channels ``(x, xb)``: ``(x, xb) + P @ (x, xb, A^T xi)``. Returns ``(d (3,), P (2, 3))``
-    in float64 (day2_4, Exercise 3).
+    Dual: ``xi + Gamma(xi, A xb, y)`` with ``Gamma = w[0] xi + w[1] A xb + w[2] y``; primal on
+    the channels ``(x, xb)``: ``(x, xb) + W @ (x, xb, A^T xi)``. Returns ``(w (3,), W (2, 3))``
+    in float64 (day2_4, Exercise 2).
     """
     c = nu / (1 + nu)
-    d = torch.tensor([-c, c, -c], dtype=torch.float64)
-    P = torch.tensor([[0.0, 0.0, -tau], [1.0, -1.0, -2 * tau]], dtype=torch.float64)
-    return d, P
+    w = torch.tensor([-c, c, -c], dtype=torch.float64)
+    W = torch.tensor([[0.0, 0.0, -tau], [1.0, -1.0, -2 * tau]], dtype=torch.float64)
+    return w, W
 
 
 def lpd_parameter_count(
@@ -320,7 +320,7 @@ def lpd_parameter_count(
 ) -> int:
     """Learned scalars of ``course_utils.primal_dual.LearnedPrimalDual`` with these arguments:
     per block, 3 x 3 convolutions with biases (in -> nf, nf -> nf ``depth - 2`` times, nf ->
-    out) and one PReLU slope per nonlinearity (day2_4, Exercise 4)."""
+    out) and one PReLU slope per nonlinearity (day2_4, Exercise 3)."""
 
     def block(c_in: int, c_out: int) -> int:
         convs = (9 * c_in + 1) * nf + (depth - 2) * (9 * nf + 1) * nf + (9 * nf + 1) * c_out
