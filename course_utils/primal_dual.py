@@ -43,7 +43,8 @@ CT_TV_LAM = 0.0007
 """TV weight for the course CT set-up: the best PSNR on 16 training phantoms over the grid
 0.0005, 0.0007, 0.001, 0.0014, 0.002 (300 iterations; day2_4 repeats the neighbours)."""
 CT_TV_ITERS = 300
-"""PDHG iterations for TV (the test PSNR changes by < 0.5 dB from 100 to 300)."""
+"""PDHG iterations for TV (from 100 to 300 the mean test-phantom PSNR rises by about 0.4 dB,
+Shepp–Logan's by 0.7 dB)."""
 CT_TV_TAU = 1.0
 """Primal step of PDHG; the dual step is 0.99 / (9 tau)."""
 LPD_ITERS = 10
