@@ -155,3 +155,26 @@ def ct_models(n_iter: int = LPD_ITERS, nf: int = 32) -> torch.nn.ModuleDict:
     finally:
         torch.random.set_rng_state(state)
     return torch.nn.ModuleDict({"lgd": lgd, "lpd": lpd})
+
+
+def linear_lpd(w: Tensor, W: Tensor, n_iter: int) -> LearnedPrimalDual:
+    """An LPD network (2 primal channels ``(x, xb)``, 1 dual channel) whose blocks are the linear
+    updates ``xi += w @ (xi, A xb, y)`` and ``(x, xb) += W @ (x, xb, A^T xi)``: each deepinv block
+    (depth 2) copies its 3 inputs with ``in_conv``, passes them through a PReLU of slope 1 (the
+    identity) and combines them with the centre taps of ``out_conv``. With PDHG's coefficients
+    (``reference.pdhg_lpd_coefficients``) it is PDHG for least squares (day2_4, §3)."""
+    if w.shape != (3,) or W.shape != (2, 3):
+        raise ValueError(f"need w (3,) and W (2, 3), got {tuple(w.shape)} and {tuple(W.shape)}.")
+    net = LearnedPrimalDual(n_iter, n_primal=2, n_dual=1, nf=3, depth=2)
+    with torch.no_grad():
+        for k in range(n_iter):
+            for block, coefficients in ((net.dual[k], w[None]), (net.primal[k], W)):
+                block.in_conv.weight.zero_()
+                block.in_conv.bias.zero_()
+                for c in range(3):
+                    block.in_conv.weight[c, c, 1, 1] = 1.0
+                block.nl_list[0].weight.fill_(1.0)
+                block.out_conv.weight.zero_()
+                block.out_conv.bias.zero_()
+                block.out_conv.weight[:, :, 1, 1] = coefficients.to(block.out_conv.weight.dtype)
+    return net

@@ -4,7 +4,7 @@ import torch
 import course_utils as cu
 from course_utils import reference
 from course_utils import tomography as ct
-from course_utils.primal_dual import LearnedPrimalDual, ct_models, pdhg_tv
+from course_utils.primal_dual import LearnedPrimalDual, ct_models, linear_lpd, pdhg_tv
 
 
 @pytest.fixture(scope="module")
@@ -38,18 +38,8 @@ def test_lpd_with_the_reference_coefficients_is_pdhg(setup):
     physics, _, y = setup
     d, P = reference.pdhg_lpd_coefficients(1.0, 0.99)
     K = 5
-    net = LearnedPrimalDual(K, n_primal=2, n_dual=1, nf=3, depth=2)
+    net = linear_lpd(d, P, K)
     with torch.no_grad():
-        for k in range(K):
-            for block, coefficients in ((net.dual[k], d[None]), (net.primal[k], P)):
-                block.in_conv.weight.zero_()
-                block.in_conv.bias.zero_()
-                for c in range(3):
-                    block.in_conv.weight[c, c, 1, 1] = 1.0
-                block.nl_list[0].weight.fill_(1.0)
-                block.out_conv.weight.zero_()
-                block.out_conv.bias.zero_()
-                block.out_conv.weight[:, :, 1, 1] = coefficients.float()
         err = (net(y, physics) - pdhg_tv(y, physics, 0.0, K, 1.0, norm_sq=1.0)).abs().max()
     assert float(err) < 1e-5
 
@@ -74,6 +64,8 @@ def test_bad_inputs_are_refused(setup):
     physics, x, y = setup
     with pytest.raises(ValueError, match="lam >= 0"):
         pdhg_tv(y, physics, -1.0)
+    with pytest.raises(ValueError, match=r"w \(3,\)"):
+        linear_lpd(torch.zeros(2), torch.zeros(2, 3), 1)
     with pytest.raises(ValueError, match="n_primal >= 2"):
         LearnedPrimalDual(n_primal=1)
     with pytest.raises(ValueError, match="sinograms"):
