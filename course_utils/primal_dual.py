@@ -2,21 +2,22 @@
 
 TV by PDHG (Chambolle & Pock 2011), for
 
-    x_hat = argmin_x  1/2 ||A x - y||^2 + lam ||grad x||_{2,1}
+    x_hat = argmin_x  1/2 ||A x - y||^2 + lam ||grad x||_{2,1}  =  phi_1(A x) + phi_2(grad x)
 
-written as min_x F(K x) with K = [A; grad] and F(v, w) = 1/2 ||v - y||^2 + lam ||w||_{2,1}
-(no separate primal term). One iteration, with steps tau nu ||K||^2 < 1 (||K||^2 <= ||A||^2 +
-||grad||^2 <= 1 + 8 for the course's ||A|| = 1):
+with both terms split, one operator [A; grad] and one dual variable per block (no separate
+primal term). One iteration, with steps tau nu ||[A; grad]||^2 < 1 (||[A; grad]||^2 <=
+||A||^2 + ||grad||^2 <= 1 + 8 for the course's ||A|| = 1):
 
-    xi   <- prox_{nu F_1^*}(xi + nu A xb)           (sinogram space; day2_4, Exercise 1)
-    zeta <- proj_{|zeta_i| <= lam}(zeta + nu grad xb) prox of nu F_2^*  (gradient field)
+    xi   <- prox_{nu phi_1^*}(xi + nu A xb)         (sinogram space; day2_4, Exercise 1)
+    zeta <- proj_{|zeta_i| <= lam}(zeta + nu grad xb) prox of nu phi_2^* (gradient field)
     x'   <- x - tau (A^T xi + grad^T zeta)          (the primal prox is the identity)
     xb   <- 2 x' - x,  x <- x'                      over-relaxation
 
-Learned Primal-Dual (Adler & Öktem 2018) keeps the two spaces and the operators and replaces
-the two proximal steps by residual CNNs, a new one in each of ``n_iter`` iterations, acting on
-``n_dual`` sinogram channels xi and ``n_primal`` image channels x (the extra channels are a
-learned memory, in the place of xb):
+Learned Primal-Dual (Adler & Öktem 2018) unrolls the other splitting, PDHG on
+phi_1(A x) + G(x) with the regulariser's prox in the primal step. It keeps the two spaces and
+the operators and replaces the dual step and prox_{tau G} by residual CNNs, a new one in each
+of ``n_iter`` iterations, acting on ``n_dual`` sinogram channels xi and ``n_primal`` image
+channels x (the extra channels are a learned memory, in the place of xb):
 
     xi <- xi + Gamma_k(xi, A x[1], y)      deepinv's PDNet_DualBlock
     x  <- x + Lambda_k(x, A^T xi[0])       deepinv's PDNet_PrimalBlock
@@ -27,9 +28,9 @@ keeps the primal blocks and fixes the dual variable to the residual, xi = A x[1]
 A^T xi is the gradient of the data term.
 
 Both networks start from the filtered back-projection, x = FBP(y) in every primal channel and
-xi = 0 (the paper starts from zero; starting from FBP, as Hauptmann et al. 2020 and deepinv's
-example do, trains faster). Images ``(B, 1, H, W)`` in [0, 1]; sinograms ``(B, 1, n_det,
-angles)`` from :mod:`course_utils.tomography`.
+xi = 0 (the paper starts from zero; Hauptmann et al. 2020 and deepinv's example start from the
+FBP). Images ``(B, 1, H, W)`` in [0, 1]; sinograms ``(B, 1, n_det, angles)`` from
+:mod:`course_utils.tomography`.
 """
 
 from __future__ import annotations
