@@ -11,16 +11,12 @@ from .checkpoints import load_checkpoint
 from .data import (
     EllipsePhantomDataset,
     PatchDataset,
-    centre_crop,
-    list_images,
+    challenge_patches,
     load_dev_set,
     load_digits,
-    load_image,
-    load_image_file,
     load_testset,
     make_loader,
     random_ellipse_phantom,
-    to_official_size,
     training_patches,
 )
 from .gradients import (
@@ -30,6 +26,7 @@ from .gradients import (
     saved_tensor_bytes,
     vjp,
 )
+from .images import centre_crop, list_images, load_image, load_image_file, to_official_size
 from .metrics import psnr, ssim
 from .networks import n_params
 from .physics import (
@@ -61,6 +58,7 @@ __all__ = [
     "huber_tv",
     "adjoint_test",
     "centre_crop",
+    "challenge_patches",
     "check_images",
     "choose",
     "directional_derivative",

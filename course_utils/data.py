@@ -1,14 +1,8 @@
-"""Images, training patches, phantoms and the challenge's test-set files.
+"""Datasets and test-set files: training patches, the challenge's training photographs, digits,
+ellipse phantoms, and the files of the challenge's dev and hidden test sets.
 
-Every image here ships with an installed package (scikit-image, scikit-learn, matplotlib), so
-nothing is downloaded. ``data/README.md`` lists each with its source and licence. The images
-are split once and for all:
-
-* ``"train"``: for fitting learned methods (and for any experiment in the notebooks);
-* ``"dev"``: the public dev set of the challenge; never train on these;
-* ``"gray"``: single-channel test images for toy problems.
-
-Images are tensors of shape ``(C, H, W)`` (single images) or ``(B, C, H, W)`` (batches),
+The images themselves (catalogue, splits, licences, loading, resizing) are in
+:mod:`course_utils.images`. Images are tensors ``(C, H, W)`` or batches ``(B, C, H, W)``,
 float32 in [0, 1].
 """
 
@@ -16,201 +10,25 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image, ImageOps
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from .images import (
+    IMAGES,
+    _convert_channels,
+    list_images,
+    load_image,
+    quantize_8bit,
+    to_official_scale,
+    to_official_size,
+)
 from .paths import DATA_DIR, sha256_of, verify_file
 from .validate import check_images
-
-# ----------------------------------------------------------------------------- catalogue
-
-
-def _skimage(name: str) -> Callable[[], np.ndarray]:
-    def load():
-        import skimage.data
-
-        return getattr(skimage.data, name)()
-
-    return load
-
-
-def _sklearn(name: str) -> Callable[[], np.ndarray]:
-    def load():
-        from sklearn.datasets import load_sample_image
-
-        return load_sample_image(name)
-
-    return load
-
-
-def _grace_hopper() -> np.ndarray:
-    from matplotlib import cbook
-
-    with cbook.get_sample_data("grace_hopper.jpg") as f:
-        return np.asarray(Image.open(f).convert("RGB"))
-
-
-def _shepp_logan() -> np.ndarray:
-    import skimage.data
-
-    return (skimage.data.shepp_logan_phantom() * 255).round().astype(np.uint8)
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """One bundled image: where it comes from, its licence and its split."""
-
-    name: str
-    split: str
-    source: str
-    licence: str
-    load: Callable[[], np.ndarray]
-
-
-_PD = "public domain"
-_CATALOGUE = [  # name, split, source, licence, loader
-    ("astronaut", "train", "skimage.data.astronaut (NASA)", _PD, _skimage("astronaut")),
-    ("china", "train", "sklearn china.jpg (danielbuechele)", "CC BY 2.0", _sklearn("china.jpg")),
-    ("hubble_deep_field", "train", "skimage.data (NASA)", _PD, _skimage("hubble_deep_field")),
-    (
-        "immunohistochemistry",
-        "train",
-        "skimage.data.immunohistochemistry (CMMI)",
-        "no known copyright restrictions",
-        _skimage("immunohistochemistry"),
-    ),
-    ("retina", "train", "skimage.data.retina (M. Häggström)", "CC0", _skimage("retina")),
-    ("coffee", "dev", "skimage.data.coffee (R. Michetti)", "CC0", _skimage("coffee")),
-    ("rocket", "dev", "skimage.data.rocket (SpaceX)", _PD, _skimage("rocket")),
-    ("chelsea", "dev", "skimage.data.chelsea (S. van der Walt)", "CC0", _skimage("chelsea")),
-    ("flower", "dev", "sklearn flower.jpg (vultilion)", "CC BY 2.0", _sklearn("flower.jpg")),
-    ("grace_hopper", "dev", "matplotlib grace_hopper.jpg (U.S. Navy)", _PD, _grace_hopper),
-    ("camera", "gray", "skimage.data.camera (L. Varshney)", "CC0", _skimage("camera")),
-    ("brick", "gray", "skimage.data.brick (CC0Textures)", "CC0", _skimage("brick")),
-    ("grass", "gray", "skimage.data.grass (linolafett)", "CC0", _skimage("grass")),
-    ("gravel", "gray", "skimage.data.gravel (CC0Textures)", "CC0", _skimage("gravel")),
-    ("shepp_logan", "gray", "skimage.data.shepp_logan_phantom", _PD, _shepp_logan),
-]
-IMAGES: dict[str, ImageInfo] = {entry[0]: ImageInfo(*entry) for entry in _CATALOGUE}
-SPLITS = ("train", "dev", "gray")
-
-
-def list_images(split: str | None = None) -> list[str]:
-    """Names of the bundled images, optionally only those of one split."""
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}.")
-    return [n for n, info in IMAGES.items() if split is None or info.split == split]
-
-
-def array_to_tensor(img: np.ndarray) -> Tensor:
-    """An image array ``(H, W)`` or ``(H, W, C)`` (uint8, uint16 or float in [0, 1]) as a float32
-    tensor ``(C, H, W)`` in [0, 1]. An alpha channel is dropped."""
-    if img.ndim == 2:
-        img = img[..., None]
-    if img.ndim != 3 or img.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"expected an image of shape (H, W) or (H, W, 1|3|4), got {img.shape}.")
-    img = img[..., :3]
-    if img.dtype == np.uint8:
-        arr = img.astype(np.float32) / 255.0
-    elif img.dtype == np.uint16:
-        arr = img.astype(np.float32) / 65535.0
-    elif np.issubdtype(img.dtype, np.floating):
-        arr = img.astype(np.float32)
-        if arr.min() < 0 or arr.max() > 1:
-            raise ValueError(
-                f"a float image must lie in [0, 1], got [{arr.min():.3g}, {arr.max():.3g}]."
-            )
-    else:
-        raise TypeError(f"unsupported image dtype {img.dtype}: use uint8, uint16 or float.")
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
-
-
-def load_image(name: str, channels: int | None = None) -> Tensor:
-    """A bundled image as a float32 tensor ``(C, H, W)`` in [0, 1], at its native size.
-
-    :param channels: 3 to replicate a gray image to RGB, 1 to convert RGB to luminance
-        (ITU-R 601 weights), ``None`` to keep it as stored.
-    """
-    if name not in IMAGES:
-        raise KeyError(f"unknown image {name!r}; available: {', '.join(IMAGES)}.")
-    x = array_to_tensor(IMAGES[name].load())
-    return _convert_channels(x, channels)
-
-
-def _convert_channels(x: Tensor, channels: int | None) -> Tensor:
-    if channels is None or x.shape[0] == channels:
-        return x
-    if channels == 3 and x.shape[0] == 1:
-        return x.expand(3, -1, -1).clone()
-    if channels == 1 and x.shape[0] == 3:
-        w = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
-        return (w * x).sum(0, keepdim=True)
-    raise ValueError(f"cannot convert {x.shape[0]} channels to {channels}.")
-
-
-def load_image_file(path: str | Path) -> Tensor:
-    """An image file (PNG, JPEG, TIFF, ...) as an RGB float32 tensor ``(3, H, W)`` in [0, 1].
-
-    Gray images are replicated to three channels; an alpha channel is dropped; the EXIF
-    orientation of photos is applied.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no image file at {path}.")
-    try:
-        with Image.open(path) as opened:
-            im = ImageOps.exif_transpose(opened)  # phone photos: apply the stored rotation
-            im.load()
-            if im.mode in ("I;16", "I;16B", "I;16L"):
-                arr = np.asarray(im, dtype=np.uint16)
-            elif im.mode in ("I", "F"):
-                raise ValueError(f"{path}: 32-bit images (mode {im.mode}) are not supported.")
-            else:
-                arr = np.asarray(im.convert("RGBA" if "A" in im.mode else "RGB"))
-    except OSError as err:
-        raise ValueError(f"{path} is not a readable image: {err}") from err
-    return _convert_channels(array_to_tensor(arr), 3)
-
-
-def to_official_size(x: Tensor, size: int = 256) -> Tensor:
-    """Resize ``x`` ``(C, H, W)`` so its shorter side is ``size``, then crop the centre square.
-
-    Resizing uses antialiased bilinear interpolation (a convex combination of pixels, so
-    values stay in [0, 1]); an image already ``size`` pixels on its shorter side is only
-    cropped. Images smaller than ``size`` are upsampled.
-    """
-    if x.ndim != 3:
-        raise ValueError(f"expected one image (C, H, W), got shape {tuple(x.shape)}.")
-    h, w = x.shape[-2:]
-    if min(h, w) != size:
-        scale = size / min(h, w)
-        new = (max(size, round(h * scale)), max(size, round(w * scale)))
-        x = F.interpolate(x[None], size=new, mode="bilinear", antialias=True, align_corners=False)[
-            0
-        ]
-        h, w = new
-    top, left = (h - size) // 2, (w - size) // 2
-    return x[:, top : top + size, left : left + size].contiguous()
-
-
-def centre_crop(x: Tensor, size: int = 256) -> Tensor:
-    """The centre ``size × size`` square of ``x`` ``(..., H, W)``, without resizing."""
-    h, w = x.shape[-2:]
-    if h < size or w < size:
-        raise ValueError(
-            f"cannot crop {size}x{size} from an image of size {h}x{w}; use to_official_size "
-            "to resize first."
-        )
-    top, left = (h - size) // 2, (w - size) // 2
-    return x[..., top : top + size, left : left + size]
 
 
 def make_loader(
@@ -236,11 +54,6 @@ def make_loader(
         shuffle=shuffle,
         generator=torch.Generator().manual_seed(seed),
     )
-
-
-def quantize_8bit(x: Tensor) -> Tensor:
-    """Round an image in [0, 1] to the nearest of the 256 levels of an 8-bit image."""
-    return torch.round(x * 255) / 255
 
 
 # ---------------------------------------------------------------------- training patches
@@ -314,6 +127,70 @@ def training_patches(
     """A :class:`PatchDataset` over the ``"train"`` images (never the dev images)."""
     images = [load_image(n, channels=channels) for n in list_images("train")]
     return PatchDataset(images, patch_size=patch_size, n_patches=n_patches, seed=seed)
+
+
+# ------------------------------------------------------------- the challenge's photographs
+
+CHALLENGE_PARTS = ("fit", "validation", "all")
+VALIDATION_FRACTION = 0.25
+"""The share of each photograph, along its longer side, held out for validation."""
+
+
+def challenge_training_names() -> list[str]:
+    """The photographs for training challenge methods: every bundled photograph outside the dev
+    split (the ``"train"`` and ``"gray"`` splits; ``data/README.md`` lists them)."""
+    return [n for n in list_images(photos_only=True) if IMAGES[n].split != "dev"]
+
+
+def challenge_images(part: str = "fit", scale: int = 1) -> dict[str, Tensor]:
+    """The challenge's training photographs by name, RGB ``(3, H, W)`` at the test images' scale.
+
+    Each photograph is downscaled so its shorter side is ``256 * scale`` pixels (never upsampled;
+    see :func:`course_utils.images.to_official_scale`), gray ones replicated to three channels.
+    ``part="validation"`` is the last quarter of each along its longer side (the bottom or the
+    right), ``"fit"`` the rest, ``"all"`` the whole: fit and validate on ``"fit"`` and
+    ``"validation"``, so the validation pixels are never trained on.
+
+    :param scale: 1 for the test images' scale; 2 adds a finer one (photographs whose shorter
+        side is below 512 pixels are left out at that scale).
+    """
+    if part not in CHALLENGE_PARTS:
+        raise ValueError(f"part must be one of {CHALLENGE_PARTS}, got {part!r}.")
+    if scale not in (1, 2):
+        raise ValueError(f"scale must be 1 or 2, got {scale!r}.")
+    images = {}
+    for name in challenge_training_names():
+        x = load_image(name, channels=3)
+        if scale > 1 and min(x.shape[-2:]) < 256 * scale:
+            continue
+        x = to_official_scale(x, 256 * scale)
+        axis = -2 if x.shape[-2] > x.shape[-1] else -1
+        cut = x.shape[axis] - math.ceil(VALIDATION_FRACTION * x.shape[axis])
+        if part == "fit":
+            x = x[:, :cut] if axis == -2 else x[..., :cut]
+        elif part == "validation":
+            x = x[:, cut:] if axis == -2 else x[..., cut:]
+        images[name] = x.contiguous()
+    return images
+
+
+def challenge_patches(
+    part: str = "fit",
+    patch_size: int = 64,
+    n_patches: int = 1000,
+    seed: int = 0,
+    scales: tuple[int, ...] = (1,),
+) -> PatchDataset:
+    """A :class:`PatchDataset` ``(3, patch_size, patch_size)`` over :func:`challenge_images`
+    of ``part`` at each of ``scales``; augmented by flips and rotations except for validation."""
+    images = [x for s in scales for x in challenge_images(part, s).values()]
+    return PatchDataset(
+        images,
+        patch_size=patch_size,
+        n_patches=n_patches,
+        augment=part != "validation",
+        seed=seed,
+    )
 
 
 # ------------------------------------------------------------------------------- digits

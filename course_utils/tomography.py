@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .data import EllipsePhantomDataset, load_image
+from .data import EllipsePhantomDataset
+from .images import load_image
 
 CT_SIZE = 64
 """Image side (pixels)."""

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import course_utils as cu
-from course_utils import data
+from course_utils import data, images
 
 
 def test_every_bundled_image_loads_offline_and_is_documented():
@@ -144,9 +144,9 @@ def test_dev_set_is_shipped_intact_and_reproducible(tmp_path):
         # rounding, so a pixel may land on the neighbouring level only if its resized value
         # lies within that rounding (measured here against float64, twice for two CPUs) of a
         # half level.
-        image = data.load_image(name, channels=3)
-        levels = data.to_official_size(image) * 255
-        slack = 2 * (levels.double() - data.to_official_size(image.double()) * 255).abs().max()
+        image = images.load_image(name, channels=3)
+        levels = images.to_official_size(image) * 255
+        slack = 2 * (levels.double() - images.to_official_size(image.double()) * 255).abs().max()
         near_half = (levels.double() - levels.double().floor() - 0.5).abs() < slack
         step = (rebuilt.x[i] - dev.x[i]) * 255
         assert not (step != 0)[~near_half].any(), f"{name}: a pixel far from a half level moved"
@@ -202,3 +202,39 @@ def test_centre_crop_and_seeded_loader():
     with pytest.raises(ValueError, match="first dimension"):
         cu.make_loader(X, c[:3], batch_size=2)
     assert cu.n_params(torch.nn.Linear(3, 2)) == 8
+
+
+def test_challenge_photographs_leave_out_the_dev_set_and_hold_out_validation_pixels():
+    names = data.challenge_training_names()
+    assert not set(names) & set(cu.list_images("dev"))
+    assert "shepp_logan" not in names and "shepp_logan" in cu.list_images("gray")
+    assert len(names) == 15
+    fit, val, whole = (data.challenge_images(part) for part in ("fit", "validation", "all"))
+    assert list(fit) == list(val) == list(whole) == names
+    for name in names:
+        x = whole[name]
+        assert x.shape[0] == 3 and min(x.shape[-2:]) == min(256, *cu.load_image(name).shape[-2:])
+        axis = -2 if x.shape[-2] > x.shape[-1] else -1
+        # fit and validation tile the image along its longer side, without overlap
+        assert torch.equal(torch.cat([fit[name], val[name]], dim=axis), x)
+        assert 0.24 <= val[name].shape[axis] / x.shape[axis] <= 0.26
+    fine = data.challenge_images("all", scale=2)
+    assert all(min(x.shape[-2:]) == 512 for x in fine.values()) and "page" not in fine
+    with pytest.raises(ValueError, match="part must be"):
+        data.challenge_images("dev")
+
+
+def test_challenge_patches_augment_fit_but_not_validation():
+    fit = cu.challenge_patches("fit", patch_size=32, n_patches=4)
+    val = cu.challenge_patches("validation", patch_size=32, n_patches=4, seed=1)
+    assert fit[0].shape == val[0].shape == (3, 32, 32)
+    assert fit.augment and not val.augment
+    assert len(val.images) == 15
+
+
+def test_to_official_scale_keeps_the_whole_image_and_never_upsamples():
+    x = torch.rand(3, 300, 451)
+    out = cu.images.to_official_scale(x)
+    assert out.shape == (3, 256, 385) and 0 <= out.min() and out.max() <= 1
+    small = torch.rand(3, 191, 384)
+    assert cu.images.to_official_scale(small) is small

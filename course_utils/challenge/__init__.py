@@ -22,7 +22,7 @@ make-testset
 Every PNG/JPEG/TIFF/BMP/WebP file of ``IMAGE_DIR`` (top level, any size, gray or colour)
 becomes one test image, named after its file stem; images are taken in sorted name order, so
 the file does not depend on the order the file system lists them in. Each image is resized so
-its shorter side is 256 pixels (antialiased bilinear, :func:`course_utils.data.to_official_size`)
+its shorter side is 256 pixels (antialiased bilinear, :func:`course_utils.images.to_official_size`)
 and its centre 256x256 square is kept; images smaller than that are upsampled, with a
 warning. Ground truth is rounded to 8 bits; image ``i`` gets the official blur and noise with
 the noise seed :func:`course_utils.physics.noise_seed` ``(seed, i)``, a hash of both, so one

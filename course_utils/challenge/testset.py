@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from ..data import DEV_SET_FILE, load_image_file, make_testset, save_testset, to_official_size
+from ..data import DEV_SET_FILE, make_testset, save_testset
+from ..images import load_image_file, to_official_size
 from ..paths import sha256_of
 from ..physics import IMAGE_SHAPE
 from .rules import UsageError
