@@ -10,7 +10,7 @@ test seed) and fresh noise (its generator seeded by the step). Both networks
 minimise the mean squared error by Adam with a cosine schedule, as in Adler & Öktem (2018),
 for far fewer steps; one optimiser over their summed losses trains each as if alone.
 
-Run (about 105 minutes on 2 CPU cores; the record ``ct_unrolled.json`` says how it went)::
+Run (about 90 minutes on 2 CPU cores; the record ``ct_unrolled.json`` says how it went)::
 
     python solutions/training/primal_dual/train.py --threads 2
 """
