@@ -238,3 +238,10 @@ def test_to_official_scale_keeps_the_whole_image_and_never_upsamples():
     assert out.shape == (3, 256, 385) and 0 <= out.min() and out.max() <= 1
     small = torch.rand(3, 191, 384)
     assert cu.images.to_official_scale(small) is small
+
+
+def test_the_challenge_photographs_stay_in_the_unit_range():
+    for scale in (1, 2):
+        for part in ("fit", "validation"):
+            for name, x in data.challenge_images(part, scale).items():
+                assert 0 <= float(x.min()) and float(x.max()) <= 1, (name, part, scale)

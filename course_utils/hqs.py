@@ -1,0 +1,160 @@
+"""Half-quadratic splitting (HQS) for the challenge: the two learned reference submissions.
+
+Both alternate an exact data step with a learned prior step (deepinv's ``optim.HQS``):
+
+    u_k     = prox_{γ_k f}(x_k) = (AᵀA + I/γ_k)⁻¹ (Aᵀy + x_k / γ_k),   f(x) = ½‖Ax - y‖²
+    x_{k+1} = D_k(u_k)
+
+started from x_0 = Aᵀy. For the circular blur of the challenge ``BlurFFT.prox_l2`` computes the
+data step exactly with two FFTs. The references differ in the prior step D_k:
+
+* :func:`unrolled_hqs`: K small residual CNNs (deepinv's ``DnCNN``), one per iteration, and
+  the step sizes γ_k, trained end to end on the official operator;
+* :func:`pnp_dpir`: one denoiser ``D(·, σ)`` trained for Gaussian denoising alone (it never
+  sees the operator), plugged into the schedule of DPIR (Zhang et al. 2021, deepinv's
+  ``optim.DPIR``): 8 iterations, σ_k log-spaced from 49/255 down to the noise level σ, and
+  γ_k = (σ_k / σ)² / 0.23, here with :func:`small_drunet` trained by the course.
+
+Images ``(B, 3, H, W)`` in [0, 1]; ``physics`` is :func:`course_utils.physics.make_physics` at
+the images' size.
+"""
+
+from __future__ import annotations
+
+import deepinv as dinv
+import torch
+from torch import Tensor
+
+from .data import challenge_patches
+from .physics import NOISE_SIGMA, make_physics
+
+UNROLLED_ITERS = 6
+"""K, the iterations of the unrolled network."""
+DNCNN_DEPTH, DNCNN_WIDTH = 6, 40
+"""Convolutional layers and channels of each prior step of the unrolled network."""
+DRUNET_CHANNELS = (16, 32, 64, 128)
+"""Channels of the four scales of the plug-and-play denoiser."""
+DENOISER_SIGMA_MAX = 0.2
+"""The plug-and-play denoiser is trained on noise levels in [0, DENOISER_SIGMA_MAX]: DPIR's
+schedule starts at 49/255 ≈ 0.192."""
+
+
+def unrolled_hqs(
+    n_iter: int = UNROLLED_ITERS,
+    depth: int = DNCNN_DEPTH,
+    nf: int = DNCNN_WIDTH,
+    stepsize: float = 1.0,
+) -> dinv.optim.BaseOptim:
+    """An unrolled HQS network: ``n_iter`` untied ``DnCNN(depth, nf)`` prior steps (residual,
+    3×3 convolutions) and one learned step size γ_k per iteration (all start at ``stepsize``).
+    Each CNN's last layer starts at zero, so the untrained network is HQS with the identity as
+    prior step (proximal-point iterations on the data term).
+
+    Call it as ``model(y, physics)``. The step sizes are plain parameters (deepinv does not
+    constrain them): :func:`check_stepsizes` says whether training kept them positive.
+    """
+    if n_iter < 1 or depth < 2 or nf < 1 or not stepsize > 0:
+        raise ValueError(
+            f"need n_iter >= 1, depth >= 2, nf >= 1 and stepsize > 0, got {n_iter}, {depth}, "
+            f"{nf}, {stepsize}."
+        )
+    denoisers = [
+        dinv.models.DnCNN(3, 3, depth=depth, nf=nf, pretrained=None) for _ in range(n_iter)
+    ]
+    for d in denoisers:
+        torch.nn.init.zeros_(d.out_conv.weight)
+        torch.nn.init.zeros_(d.out_conv.bias)
+    return dinv.optim.HQS(
+        data_fidelity=dinv.optim.L2(),
+        prior=[dinv.optim.PnP(d) for d in denoisers],
+        stepsize=[stepsize] * n_iter,
+        g_param=[NOISE_SIGMA] * n_iter,  # DnCNN ignores σ
+        max_iter=n_iter,
+        unfold=True,
+        trainable_params=["stepsize"],
+    )
+
+
+def stepsizes(model: dinv.optim.BaseOptim) -> list[float]:
+    """The step sizes γ_k of an HQS model, in iteration order."""
+    return [float(s.detach()) for s in model.params_algo["stepsize"]]
+
+
+def check_stepsizes(model: dinv.optim.BaseOptim) -> None:
+    """Raise if a step size γ_k is not positive (the data step then leaves the data term)."""
+    bad = [(k, g) for k, g in enumerate(stepsizes(model)) if not g > 0]
+    if bad:
+        raise ValueError(
+            f"step sizes must be positive, got {bad} (iteration, γ): lower the learning rate "
+            "or parametrise γ by its logarithm."
+        )
+
+
+def small_drunet(nc: tuple[int, int, int, int] = DRUNET_CHANNELS, nb: int = 1):
+    """deepinv's DRUNet denoiser ``D(x, σ)`` at a CPU size (untrained; 575,472 parameters with
+    the defaults); image sides must be divisible by 8."""
+    return dinv.models.DRUNet(3, 3, nc=list(nc), nb=nb, pretrained=None)
+
+
+def pnp_dpir(denoiser: torch.nn.Module, sigma: float = NOISE_SIGMA) -> dinv.optim.DPIR:
+    """deepinv's DPIR (HQS with a decreasing denoiser schedule) around ``denoiser(x, σ)``;
+    call it as ``model(y, physics)``."""
+    return dinv.optim.DPIR(sigma=sigma, denoiser=denoiser)
+
+
+def dpir_schedule(sigma: float = NOISE_SIGMA) -> tuple[Tensor, Tensor, int]:
+    """DPIR's denoiser levels σ_k ``(K,)``, step sizes γ_k ``(K,)`` and K for noise ``sigma``."""
+    return dinv.optim.dpir.get_DPIR_params(sigma)
+
+
+def measure_patches(x: Tensor, generator: torch.Generator, sigma: float = NOISE_SIGMA):
+    """The challenge measurement of a batch of patches ``x`` ``(B, 3, H, W)``: the official
+    blur, circular at the patches' size, plus noise ``sigma`` drawn from ``generator``.
+
+    :returns: ``(y, physics)``, ``y`` of the shape of ``x`` and the operator at that size.
+    """
+    physics = make_physics(img_size=tuple(x.shape[1:]), noise_sigma=sigma)
+    with torch.no_grad():
+        y = physics.A(x)
+        return y + sigma * torch.randn(y.shape, generator=generator, dtype=y.dtype), physics
+
+
+VALIDATION = {"patch": 64, "n": 32, "seed": 1, "noise seed": 10_000_019}
+"""The references' monitoring set: 32 patches of the held-out quarter of the training photos."""
+
+
+def validation_set(n: int = VALIDATION["n"]) -> tuple[Tensor, Tensor, dinv.physics.BlurFFT]:
+    """``(x, y, physics)``: ``n`` patches ``(n, 3, 64, 64)`` of
+    ``challenge_patches("validation")`` (never the dev set), measured with the official blur
+    (circular at 64×64) and noise from a fixed seed."""
+    patches = challenge_patches("validation", VALIDATION["patch"], n, seed=VALIDATION["seed"])
+    x = torch.stack([patches[i] for i in range(n)])
+    y, physics = measure_patches(x, torch.Generator().manual_seed(VALIDATION["noise seed"]))
+    return x, y, physics
+
+
+def validation_record(n: int) -> str:
+    """How :func:`validation_set` was drawn, for a training record."""
+    return (
+        f"{n} patches {VALIDATION['patch']}x{VALIDATION['patch']} of challenge_patches("
+        f"'validation', seed={VALIDATION['seed']}) (the held-out last quarter of each training "
+        f"photograph), noise generator seed {VALIDATION['noise seed']}; never the dev set"
+    )
+
+
+def colour_augment(x: Tensor, generator: torch.Generator) -> Tensor:
+    """Random colour for a batch of patches ``(B, 3, H, W)`` in [0, 1], same shape out.
+
+    Half the training photographs are gray (replicated to three channels): a network trained on
+    them as they are learns that the channels are equal and then damages colour images. Each gray
+    patch gets a random tint, channel c = a_c g + b_c with a_c ~ U[0.5, 1] and
+    b_c ~ U[0, 1 - a_c] (still in [0, 1]); the channels of every patch are then permuted at
+    random.
+    """
+    b = x.shape[0]
+    gray = (x - x.mean(1, keepdim=True)).abs().amax(dim=(1, 2, 3)) < 1e-6
+    a = 0.5 + 0.5 * torch.rand(b, 3, 1, 1, generator=generator)
+    offset = (1 - a) * torch.rand(b, 3, 1, 1, generator=generator)
+    x = torch.where(gray.view(-1, 1, 1, 1), a * x + offset, x)
+    perm = torch.stack([torch.randperm(3, generator=generator) for _ in range(b)])
+    return torch.gather(x, 1, perm.view(b, 3, 1, 1).expand_as(x))
