@@ -25,7 +25,9 @@ import deepinv as dinv
 import torch
 from torch import Tensor
 
+from .baseline import tv_reconstruct
 from .data import challenge_patches
+from .metrics import psnr
 from .physics import NOISE_SIGMA, make_physics
 
 UNROLLED_ITERS = 6
@@ -133,23 +135,53 @@ def validation_set(n: int = VALIDATION["n"]) -> tuple[Tensor, Tensor, dinv.physi
     return x, y, physics
 
 
-def validation_record(n: int) -> str:
-    """How :func:`validation_set` was drawn, for a training record."""
+def validation_record(x: Tensor, y: Tensor, physics) -> dict:
+    """How :func:`validation_set` was drawn, and the TV baseline's PSNR on it, for a record."""
+    tv = float(psnr(tv_reconstruct(y, physics), x).mean())
+    return {
+        "validation": f"{len(x)} patches {VALIDATION['patch']}x{VALIDATION['patch']} of "
+        f"challenge_patches('validation', seed={VALIDATION['seed']}) (the held-out last quarter "
+        f"of each training photograph), noise generator seed {VALIDATION['noise seed']}; never "
+        "the dev set",
+        "tv baseline on the validation patches (psnr)": round(tv, 2),
+    }
+
+
+TRAIN_SCALES = (1, 2)
+"""The references train on the photographs at the test images' scale and at twice it."""
+
+
+def training_patches(patch: int, n: int, seed: int):
+    """The references' training patches: ``challenge_patches("fit")`` at :data:`TRAIN_SCALES`."""
+    return challenge_patches("fit", patch, n, seed, TRAIN_SCALES)
+
+
+def training_batch(data, step: int, batch_size: int, generator: torch.Generator) -> Tensor:
+    """Items ``step·B … step·B + B - 1`` of ``data`` ``(B, 3, p, p)``, colour-augmented with
+    ``generator`` (:func:`colour_augment`): a batch that depends only on the step."""
+    x = torch.stack([data[step * batch_size + i] for i in range(batch_size)])
+    return colour_augment(x, generator)
+
+
+def training_record(data, batch_size: int) -> str:
+    """How :func:`training_batch` draws from ``data``, for a record."""
+    p = data.patch_size
     return (
-        f"{n} patches {VALIDATION['patch']}x{VALIDATION['patch']} of challenge_patches("
-        f"'validation', seed={VALIDATION['seed']}) (the held-out last quarter of each training "
-        f"photograph), noise generator seed {VALIDATION['noise seed']}; never the dev set"
+        f"{batch_size} patches {p}x{p} per step: items step * {batch_size} + i of "
+        f"course_utils.hqs.training_patches({p}, {len(data)}, seed) (the 15 training "
+        f"photographs at scales {TRAIN_SCALES}, flips and rotations), then colour_augment with "
+        "the step's generator (seed * 1000003 + step)"
     )
 
 
 def colour_augment(x: Tensor, generator: torch.Generator) -> Tensor:
     """Random colour for a batch of patches ``(B, 3, H, W)`` in [0, 1], same shape out.
 
-    Half the training photographs are gray (replicated to three channels): a network trained on
-    them as they are learns that the channels are equal and then damages colour images. Each gray
-    patch gets a random tint, channel c = a_c g + b_c with a_c ~ U[0.5, 1] and
-    b_c ~ U[0, 1 - a_c] (still in [0, 1]); the channels of every patch are then permuted at
-    random.
+    Half the training photographs are gray (replicated to three channels). The unrolled network
+    trained on them as they were lost to TV on colour photographs it had not seen while beating
+    it on gray copies of the same photographs, so each gray patch gets a random tint, channel
+    c = a_c g + b_c with a_c ~ U[0.5, 1] and b_c ~ U[0, 1 - a_c] (still in [0, 1]); the channels
+    of every patch are then permuted at random.
     """
     b = x.shape[0]
     gray = (x - x.mean(1, keepdim=True)).abs().amax(dim=(1, 2, 3)) < 1e-6

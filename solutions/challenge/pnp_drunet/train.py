@@ -4,14 +4,15 @@
 
 with D_θ a small DRUNet (``course_utils.hqs.small_drunet``: deepinv's DRUNet at four scales of
 16 to 128 channels, the noise level as an extra input channel). The denoiser never sees the
-blur: the submission plugs it into DPIR (``course_utils.hqs.pnp_dpir``, half-quadratic
-splitting with a decreasing σ_k), and the validation number is what it is trained for:
-DPIR's deblurring PSNR on patches of the held-out last quarter of the training photographs
+blur: the submission plugs it into DPIR (``course_utils.hqs.pnp_dpir``, half-quadratic splitting
+with a decreasing σ_k), and the validation number is what it is trained for: DPIR's deblurring
+PSNR on patches of the held-out last quarter of the training photographs
 (``course_utils.hqs.validation_set``), never the dev set. Data: patches of the challenge's 15
 training photographs (``cu.challenge_patches("fit")``, at the official scale and at twice it,
-with flips and rotations). Adam, cosine schedule to 0; the patches of step s are items
-s·B … s·B + B - 1 of a seeded ``PatchDataset`` and σ and the noise come from a generator seeded
-by the step, so a stopped run resumes on the same data.
+with flips and rotations, gray patches tinted by ``course_utils.hqs.colour_augment``). Adam,
+cosine schedule to 0; the patches of step s are items s·B … s·B + B - 1 of a seeded
+``PatchDataset`` and σ and the noise come from a generator seeded by the step, so a stopped run
+resumes on the same data.
 
 Run (about 30 minutes on 2 CPU cores; the record ``pnp_drunet.json`` says how it went)::
 
@@ -29,7 +30,7 @@ from course_utils import hqs
 from course_utils.training import fit, prepare, script_arguments
 
 HERE = Path(__file__).resolve().parent
-BATCH, PATCH, SCALES = 16, 64, (1, 2)
+BATCH, PATCH = 16, 64
 
 
 def main() -> None:
@@ -40,17 +41,16 @@ def main() -> None:
     batch_size, patch = (2, 32) if args.smoke else (BATCH, PATCH)
     if args.smoke:
         args.steps = 1
-    data = cu.challenge_patches("fit", patch, args.steps * batch_size, args.seed, SCALES)
+    data = hqs.training_patches(patch, args.steps * batch_size, args.seed)
     x_val, y_val, physics_val = hqs.validation_set(2 if args.smoke else hqs.VALIDATION["n"])
-    tv_val = float(cu.psnr(cu.tv_reconstruct(y_val, physics_val), x_val).mean())
     gen_val = torch.Generator().manual_seed(hqs.VALIDATION["noise seed"] + 1)
     noisy_val = x_val + cu.NOISE_SIGMA * torch.randn(x_val.shape, generator=gen_val)
     model = hqs.small_drunet()
     pnp = hqs.pnp_dpir(model)
 
     def batch(step):
-        x = torch.stack([data[step * batch_size + i] for i in range(batch_size)])
         g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
+        x = hqs.training_batch(data, step, batch_size, g)
         sigma = hqs.DENOISER_SIGMA_MAX * torch.rand(batch_size, generator=g)
         return x, x + sigma.view(-1, 1, 1, 1) * torch.randn(x.shape, generator=g), sigma
 
@@ -75,15 +75,12 @@ def main() -> None:
         out=args.out,
         seed=args.seed,
         data={
-            "training": f"{batch_size} patches {patch}x{patch} per step: items step * "
-            f"{batch_size} + i of course_utils.challenge_patches('fit', {patch}, "
-            f"{args.steps * batch_size}, seed, scales={SCALES}) (the 15 training photographs, "
-            "flips and rotations)",
+            "training": hqs.training_record(data, batch_size),
             "noise": f"sigma uniform in [0, {hqs.DENOISER_SIGMA_MAX}] per patch, given to the "
             "network; no blur; generator seed seed * 1000003 + step",
-            "validation": hqs.validation_record(len(x_val)) + "; val psnr is DPIR deblurring, "
-            f"denoise psnr denoising at sigma {cu.NOISE_SIGMA} (generator seed noise seed + 1)",
-            "tv baseline on the validation patches (psnr)": round(tv_val, 2),
+            **hqs.validation_record(x_val, y_val, physics_val),
+            "validation numbers": "val psnr is DPIR deblurring, denoise psnr denoising at sigma "
+            f"{cu.NOISE_SIGMA} (generator seed noise seed + 1)",
         },
         config={
             "model": "course_utils.hqs.small_drunet()",

@@ -3,14 +3,14 @@
     x_0 = Aᵀy,   u_k = (AᵀA + I/γ_k)⁻¹ (Aᵀy + x_k / γ_k),   x_{k+1} = D_k(u_k),   k < K = 6
 
 with D_k six small residual CNNs (``course_utils.hqs.unrolled_hqs``: deepinv's unfolded HQS with
-DnCNN prior steps) and the step sizes γ_k learned. Data: patches of the challenge's 15
-training photographs (``cu.challenge_patches("fit")``, at the official scale and at twice it,
-with flips and rotations), blurred with the official kernel (circular at the patch size) plus
-noise σ = 0.03; the loss is the mean squared error of x_K. Validation: patches of the held-out
-last quarter of the same photographs (``course_utils.hqs.validation_set``), never the dev set.
-Adam, cosine schedule to 0; the patches of step s are items s·B … s·B + B - 1 of a seeded
-``PatchDataset`` and the noise comes from a generator seeded by the step, so a stopped run
-resumes on the same data.
+DnCNN prior steps) and the step sizes γ_k learned. Data: patches of the challenge's 15 training
+photographs (``cu.challenge_patches("fit")``, at the official scale and at twice it, with flips
+and rotations; gray patches tinted by ``course_utils.hqs.colour_augment``), blurred with the
+official kernel (circular at the patch size) plus noise σ = 0.03; the loss is the mean squared
+error of x_K. Validation: patches of the held-out last quarter of the same photographs
+(``course_utils.hqs.validation_set``), never the dev set. Adam, cosine schedule to 0; the
+patches of step s are items s·B … s·B + B - 1 of a seeded ``PatchDataset`` and the noise comes
+from a generator seeded by the step, so a stopped run resumes on the same data.
 
 Run (about 40 minutes on 2 CPU cores; the record ``unrolled_hqs.json`` says how it went)::
 
@@ -28,7 +28,7 @@ from course_utils import hqs
 from course_utils.training import fit, prepare, script_arguments
 
 HERE = Path(__file__).resolve().parent
-BATCH, PATCH, SCALES = 4, 96, (1, 2)
+BATCH, PATCH = 4, 96
 
 
 def main() -> None:
@@ -39,15 +39,13 @@ def main() -> None:
     batch_size, patch, n_iter = (2, 32, 2) if args.smoke else (BATCH, PATCH, hqs.UNROLLED_ITERS)
     if args.smoke:
         args.steps = 1
-    data = cu.challenge_patches("fit", patch, args.steps * batch_size, args.seed, SCALES)
+    data = hqs.training_patches(patch, args.steps * batch_size, args.seed)
     x_val, y_val, physics_val = hqs.validation_set(2 if args.smoke else hqs.VALIDATION["n"])
-    tv_val = float(cu.psnr(cu.tv_reconstruct(y_val, physics_val), x_val).mean())
     model = hqs.unrolled_hqs(n_iter=n_iter)
 
     def batch(step):
         g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
-        x = torch.stack([data[step * batch_size + i] for i in range(batch_size)])
-        x = hqs.colour_augment(x, g)
+        x = hqs.training_batch(data, step, batch_size, g)
         y, physics = hqs.measure_patches(x, g)
         return x, y, physics
 
@@ -73,16 +71,10 @@ def main() -> None:
         out=args.out,
         seed=args.seed,
         data={
-            "training": f"{batch_size} patches {patch}x{patch} per step: items step * "
-            f"{batch_size} + i of course_utils.challenge_patches('fit', {patch}, "
-            f"{args.steps * batch_size}, seed, scales={SCALES}) (the 15 training photographs, "
-            "flips and rotations)",
-            "colour": "course_utils.hqs.colour_augment (gray patches tinted, channels "
-            "permuted), generator seed seed * 1000003 + step",
+            "training": hqs.training_record(data, batch_size),
             "measurements": f"official blur, circular at {patch}x{patch}, plus noise sigma "
             f"{cu.NOISE_SIGMA}, noise generator seed seed * 1000003 + step",
-            "validation": hqs.validation_record(len(x_val)),
-            "tv baseline on the validation patches (psnr)": round(tv_val, 2),
+            **hqs.validation_record(x_val, y_val, physics_val),
         },
         config={
             "model": "course_utils.hqs.unrolled_hqs()",
