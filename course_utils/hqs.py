@@ -15,8 +15,11 @@ data step exactly with two FFTs. The references differ in the prior step D_k:
   ``optim.DPIR``): 8 iterations, σ_k log-spaced from 49/255 down to the noise level σ, and
   γ_k = (σ_k / σ)² / 0.23, here with :func:`small_drunet` trained by the course.
 
-Images ``(B, 3, H, W)`` in [0, 1]; ``physics`` is :func:`course_utils.physics.make_physics` at
-the images' size.
+Both priors are one-channel networks applied to each colour channel alone (:class:`Channelwise`),
+as the blur is: half the training photographs are gray, and a three-channel network trained on
+them beat TV on gray copies of unseen photographs but lost to it on the colour originals.
+Images ``(B, C, H, W)`` in [0, 1] (C = 3 for the challenge, 1 in training); ``physics`` is
+:func:`course_utils.physics.make_physics` at the images' size.
 """
 
 from __future__ import annotations
@@ -41,14 +44,30 @@ DENOISER_SIGMA_MAX = 0.2
 schedule starts at 49/255 ≈ 0.192."""
 
 
+class Channelwise(torch.nn.Module):
+    """A one-channel denoiser ``D(x, σ)`` applied to each channel of ``x`` ``(B, C, H, W)`` alone
+    (the channels go into the batch); σ is a float or a tensor ``(B,)``. Same shape out."""
+
+    def __init__(self, denoiser: torch.nn.Module):
+        super().__init__()
+        self.denoiser = denoiser
+
+    def forward(self, x: Tensor, sigma=None) -> Tensor:
+        b, c = x.shape[:2]
+        if isinstance(sigma, Tensor) and sigma.ndim > 0:
+            sigma = sigma.reshape(b).repeat_interleave(c)
+        return self.denoiser(x.reshape(b * c, 1, *x.shape[2:]), sigma).reshape(x.shape)
+
+
 def unrolled_hqs(
     n_iter: int = UNROLLED_ITERS,
     depth: int = DNCNN_DEPTH,
     nf: int = DNCNN_WIDTH,
     stepsize: float = 1.0,
 ) -> dinv.optim.BaseOptim:
-    """An unrolled HQS network: ``n_iter`` untied ``DnCNN(depth, nf)`` prior steps (residual,
-    3×3 convolutions) and one learned step size γ_k per iteration (all start at ``stepsize``).
+    """An unrolled HQS network: ``n_iter`` untied one-channel ``DnCNN(depth, nf)`` prior steps
+    (residual, 3×3 convolutions, :class:`Channelwise`) and one learned step size γ_k per iteration
+    (all start at ``stepsize``).
     Each CNN's last layer starts at zero, so the untrained network is HQS with the identity as
     prior step (proximal-point iterations on the data term).
 
@@ -61,14 +80,14 @@ def unrolled_hqs(
             f"{nf}, {stepsize}."
         )
     denoisers = [
-        dinv.models.DnCNN(3, 3, depth=depth, nf=nf, pretrained=None) for _ in range(n_iter)
+        dinv.models.DnCNN(1, 1, depth=depth, nf=nf, pretrained=None) for _ in range(n_iter)
     ]
     for d in denoisers:
         torch.nn.init.zeros_(d.out_conv.weight)
         torch.nn.init.zeros_(d.out_conv.bias)
     return dinv.optim.HQS(
         data_fidelity=dinv.optim.L2(),
-        prior=[dinv.optim.PnP(d) for d in denoisers],
+        prior=[dinv.optim.PnP(Channelwise(d)) for d in denoisers],
         stepsize=[stepsize] * n_iter,
         g_param=[NOISE_SIGMA] * n_iter,  # DnCNN ignores σ
         max_iter=n_iter,
@@ -93,9 +112,10 @@ def check_stepsizes(model: dinv.optim.BaseOptim) -> None:
 
 
 def small_drunet(nc: tuple[int, int, int, int] = DRUNET_CHANNELS, nb: int = 1):
-    """deepinv's DRUNet denoiser ``D(x, σ)`` at a CPU size (untrained; 575,472 parameters with
-    the defaults); image sides must be divisible by 8."""
-    return dinv.models.DRUNet(3, 3, nc=list(nc), nb=nb, pretrained=None)
+    """deepinv's DRUNet denoiser ``D(x, σ)`` at a CPU size, one channel, applied to each channel
+    alone (:class:`Channelwise`; untrained; 574,896 parameters with the defaults); image sides
+    must be divisible by 8."""
+    return Channelwise(dinv.models.DRUNet(1, 1, nc=list(nc), nb=nb, pretrained=None))
 
 
 def pnp_dpir(denoiser: torch.nn.Module, sigma: float = NOISE_SIGMA) -> dinv.optim.DPIR:
@@ -157,10 +177,11 @@ def training_patches(patch: int, n: int, seed: int):
 
 
 def training_batch(data, step: int, batch_size: int, generator: torch.Generator) -> Tensor:
-    """Items ``step·B … step·B + B - 1`` of ``data`` ``(B, 3, p, p)``, colour-augmented with
-    ``generator`` (:func:`colour_augment`): a batch that depends only on the step."""
+    """Items ``step·B … step·B + B - 1`` of ``data`` ``(B, 3, p, p)``, one channel of each drawn
+    with ``generator``: ``(B, 1, p, p)``, a batch that depends only on the step."""
     x = torch.stack([data[step * batch_size + i] for i in range(batch_size)])
-    return colour_augment(x, generator)
+    channel = torch.randint(0, x.shape[1], (batch_size,), generator=generator)
+    return x[torch.arange(batch_size), channel][:, None]
 
 
 def training_record(data, batch_size: int) -> str:
@@ -169,24 +190,6 @@ def training_record(data, batch_size: int) -> str:
     return (
         f"{batch_size} patches {p}x{p} per step: items step * {batch_size} + i of "
         f"course_utils.hqs.training_patches({p}, {len(data)}, seed) (the 15 training "
-        f"photographs at scales {TRAIN_SCALES}, flips and rotations), then colour_augment with "
-        "the step's generator (seed * 1000003 + step)"
+        f"photographs at scales {TRAIN_SCALES}, flips and rotations), one colour channel of each "
+        "drawn with the step's generator (seed * 1000003 + step)"
     )
-
-
-def colour_augment(x: Tensor, generator: torch.Generator) -> Tensor:
-    """Random colour for a batch of patches ``(B, 3, H, W)`` in [0, 1], same shape out.
-
-    Half the training photographs are gray (replicated to three channels). The unrolled network
-    trained on them as they were lost to TV on colour photographs it had not seen while beating
-    it on gray copies of the same photographs, so each gray patch gets a random tint, channel
-    c = a_c g + b_c with a_c ~ U[0.5, 1] and b_c ~ U[0, 1 - a_c] (still in [0, 1]); the channels
-    of every patch are then permuted at random.
-    """
-    b = x.shape[0]
-    gray = (x - x.mean(1, keepdim=True)).abs().amax(dim=(1, 2, 3)) < 1e-6
-    a = 0.5 + 0.5 * torch.rand(b, 3, 1, 1, generator=generator)
-    offset = (1 - a) * torch.rand(b, 3, 1, 1, generator=generator)
-    x = torch.where(gray.view(-1, 1, 1, 1), a * x + offset, x)
-    perm = torch.stack([torch.randperm(3, generator=generator) for _ in range(b)])
-    return torch.gather(x, 1, perm.view(b, 3, 1, 1).expand_as(x))

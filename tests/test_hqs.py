@@ -76,18 +76,35 @@ def test_the_validation_set_is_fixed():
 
 
 def test_the_small_drunet_has_the_documented_size():
-    assert cu.n_params(hqs.small_drunet()) == 575_472
+    assert cu.n_params(hqs.small_drunet()) == 574_896
 
 
-def test_colour_augmentation_tints_gray_patches_and_permutes_channels():
+def test_channelwise_priors_see_each_channel_alone():
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(64, 3, 8, 8, generator=g)
-    x[:32] = x[:32, :1].expand(-1, 3, -1, -1)  # gray patches
-    z = hqs.colour_augment(x, torch.Generator().manual_seed(1))
-    assert z.shape == x.shape and 0 <= float(z.min()) and float(z.max()) <= 1
-    spread = (z - z.mean(1, keepdim=True)).abs().amax(dim=(1, 2, 3))
-    assert bool((spread[:32] > 1e-3).all())  # no gray patch stays gray
-    for i in range(32, 64):  # colour patches: the same channels, in some order
-        assert sorted(map(tuple, z[i].flatten(1).tolist())) == sorted(
-            map(tuple, x[i].flatten(1).tolist())
-        )
+    torch.manual_seed(0)
+    prior = hqs.small_drunet(nc=(4, 8, 8, 8))
+    x = torch.rand(2, 3, 16, 16, generator=g)
+    sigma = torch.tensor([0.05, 0.1])
+    with torch.no_grad():
+        out = prior(x, sigma)
+        for b in range(2):
+            for c in range(3):
+                alone = prior.denoiser(x[b : b + 1, c : c + 1], sigma[b : b + 1])
+                torch.testing.assert_close(out[b, c], alone[0, 0], atol=1e-6, rtol=1e-5)
+        changed = x.clone()
+        changed[:, 0] = 1 - changed[:, 0]  # another red channel leaves green and blue alone
+        out2 = prior(changed, sigma)
+    assert torch.equal(out2[:, 1:], out[:, 1:]) and not torch.allclose(out2[:, 0], out[:, 0])
+    # the plausible slip, channels folded into the batch in the wrong order, would mix them:
+    wrong = prior.denoiser(x.transpose(0, 1).reshape(6, 1, 16, 16), sigma.repeat(3))
+    assert not torch.allclose(wrong.reshape(2, 3, 16, 16), out, atol=1e-3)
+
+
+def test_a_training_batch_is_one_channel_of_each_patch():
+    data = hqs.training_patches(16, 8, seed=0)
+    x = hqs.training_batch(data, 1, 4, torch.Generator().manual_seed(3))
+    again = hqs.training_batch(data, 1, 4, torch.Generator().manual_seed(3))
+    assert x.shape == (4, 1, 16, 16) and torch.equal(x, again)
+    for i in range(4):
+        patch = data[4 + i]
+        assert any(torch.equal(x[i, 0], patch[c]) for c in range(3))

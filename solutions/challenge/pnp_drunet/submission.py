@@ -30,8 +30,8 @@ def load_reconstructor(folder: Path):
     weights = Path(folder) / WEIGHTS
     state = load_file(weights)  # the channels of the four scales, read from the weight shapes
     nc = (
-        state["m_head.weight"].shape[0],
-        *(state[f"m_down{i}.1.weight"].shape[0] for i in (1, 2, 3)),
+        state["denoiser.m_head.weight"].shape[0],
+        *(state[f"denoiser.m_down{i}.1.weight"].shape[0] for i in (1, 2, 3)),
     )
     denoiser = hqs.small_drunet(nc=nc)
     load_model(denoiser, str(weights))

@@ -3,13 +3,14 @@
     min_θ  E ‖D_θ(x + σ n, σ) − x‖²,   σ ~ U[0, 0.2],  n ~ N(0, I)
 
 with D_θ a small DRUNet (``course_utils.hqs.small_drunet``: deepinv's DRUNet at four scales of
-16 to 128 channels, the noise level as an extra input channel). The denoiser never sees the
+16 to 128 channels, the noise level as an extra input channel, one image channel: it denoises
+each colour channel alone). The denoiser never sees the
 blur: the submission plugs it into DPIR (``course_utils.hqs.pnp_dpir``, half-quadratic splitting
 with a decreasing σ_k), and the validation number is what it is trained for: DPIR's deblurring
 PSNR on patches of the held-out last quarter of the training photographs
 (``course_utils.hqs.validation_set``), never the dev set. Data: patches of the challenge's 15
 training photographs (``cu.challenge_patches("fit")``, at the official scale and at twice it,
-with flips and rotations, gray patches tinted by ``course_utils.hqs.colour_augment``). Adam,
+with flips and rotations), one colour channel of each (``course_utils.hqs.training_batch``). Adam,
 cosine schedule to 0; the patches of step s are items s·B … s·B + B - 1 of a seeded
 ``PatchDataset`` and σ and the noise come from a generator seeded by the step, so a stopped run
 resumes on the same data.
@@ -85,6 +86,7 @@ def main() -> None:
         config={
             "model": "course_utils.hqs.small_drunet()",
             "channels": list(hqs.DRUNET_CHANNELS),
+            "image channels": "one: each colour channel denoised alone",
             "residual blocks per scale": 1,
             "parameters": cu.n_params(model),
             "scheme": "course_utils.hqs.pnp_dpir: deepinv's DPIR, 8 HQS iterations",

@@ -29,9 +29,9 @@ def load_reconstructor(folder: Path):
     weights = Path(folder) / WEIGHTS
     state = load_file(weights)  # the architecture, read from the weight shapes
     n_iter = sum(k.endswith(".denoiser.in_conv.weight") for k in state)
-    hidden = "prior.0.denoiser.conv_list."
+    hidden = "prior.0.denoiser.denoiser.conv_list."
     depth = 2 + sum(k.startswith(hidden) and k.endswith(".weight") for k in state)
-    nf = state["prior.0.denoiser.in_conv.weight"].shape[0]
+    nf = state["prior.0.denoiser.denoiser.in_conv.weight"].shape[0]
     model = hqs.unrolled_hqs(n_iter=n_iter, depth=depth, nf=nf)
     load_model(model, str(weights))
     model.eval()

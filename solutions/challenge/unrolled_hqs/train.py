@@ -3,14 +3,15 @@
     x_0 = Aᵀy,   u_k = (AᵀA + I/γ_k)⁻¹ (Aᵀy + x_k / γ_k),   x_{k+1} = D_k(u_k),   k < K = 6
 
 with D_k six small residual CNNs (``course_utils.hqs.unrolled_hqs``: deepinv's unfolded HQS with
-DnCNN prior steps) and the step sizes γ_k learned. Data: patches of the challenge's 15 training
+one-channel DnCNN prior steps, applied to each colour channel alone) and the step sizes γ_k
+learned. Data: one colour channel of each of the patches of the challenge's 15 training
 photographs (``cu.challenge_patches("fit")``, at the official scale and at twice it, with flips
-and rotations; gray patches tinted by ``course_utils.hqs.colour_augment``), blurred with the
-official kernel (circular at the patch size) plus noise σ = 0.03; the loss is the mean squared
-error of x_K. Validation: patches of the held-out last quarter of the same photographs
+and rotations; ``course_utils.hqs.training_batch``), blurred with the official kernel (circular
+at the patch size) plus noise σ = 0.03; the loss is the mean squared error of x_K. Validation:
+patches of the held-out last quarter of the same photographs, in colour
 (``course_utils.hqs.validation_set``), never the dev set. Adam, cosine schedule to 0; the
-patches of step s are items s·B … s·B + B - 1 of a seeded ``PatchDataset`` and the noise comes
-from a generator seeded by the step, so a stopped run resumes on the same data.
+patches of step s are items s·B … s·B + B - 1 of a seeded ``PatchDataset`` and the channels and
+the noise come from a generator seeded by the step, so a stopped run resumes on the same data.
 
 Run (about 40 minutes on 2 CPU cores; the record ``unrolled_hqs.json`` says how it went)::
 
@@ -79,8 +80,8 @@ def main() -> None:
         config={
             "model": "course_utils.hqs.unrolled_hqs()",
             "unrolled iterations": n_iter,
-            "prior step": f"DnCNN(depth={hqs.DNCNN_DEPTH}, nf={hqs.DNCNN_WIDTH}), untied, "
-            "last layer started at zero",
+            "prior step": f"one-channel DnCNN(depth={hqs.DNCNN_DEPTH}, nf={hqs.DNCNN_WIDTH}) "
+            "on each colour channel alone, untied, last layer started at zero",
             "learned step sizes": "one per iteration, started at 1",
             "parameters": cu.n_params(model),
             "loss": "mean squared error of the output",
