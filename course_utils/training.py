@@ -279,6 +279,7 @@ def fit(
     final = run_validation(done)
     model.eval()
     save_model(model, str(out))
+    os.chmod(out, 0o644)  # save_model writes owner-only files; the sandboxed scorer reads as nobody
     if stopped_by == "budget":
         save_state(done)
         print(f"Stopped by the budget at step {done} of {steps}: rerun the command to continue.")

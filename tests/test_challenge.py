@@ -623,3 +623,16 @@ def test_file_rules(tmp_path, extra, limit_mb, message):
     assert reason == message if message is None else message in reason
     if not extra:
         assert total_mb == 140 / 1e6
+
+
+def test_owner_only_files_are_named_when_the_worker_runs_as_another_user(tmp_path):
+    from course_utils.challenge.scoring import unreadable_files
+
+    weights = tmp_path / "weights.safetensors"
+    weights.write_bytes(b"0")
+    weights.chmod(0o600)  # what safetensors' save_model writes
+    me = os.getuid()
+    assert unreadable_files(tmp_path, me) == []
+    assert unreadable_files(tmp_path, me + 1) == ["weights.safetensors"]
+    weights.chmod(0o644)
+    assert unreadable_files(tmp_path, me + 1) == []

@@ -22,7 +22,12 @@ import torch
 
 from ..data import TestSet
 from . import sandbox
-from .rules import DEFAULT_MAX_WEIGHTS_MB, DEFAULT_TIME_LIMIT, check_submission_files
+from .rules import (
+    DEFAULT_MAX_WEIGHTS_MB,
+    DEFAULT_TIME_LIMIT,
+    check_submission_files,
+    submission_files,
+)
 from .worker import MEASUREMENTS_FORMAT
 
 REASON_MAX_CHARS = 400
@@ -145,6 +150,18 @@ def measure_reconstructions(x_hat: torch.Tensor, testset: TestSet) -> dict | str
     }
 
 
+def unreadable_files(folder: Path, uid: int) -> list[str]:
+    """The files of ``folder`` (relative paths) that user ``uid`` cannot read by their
+    permission bits: neither its own and owner-readable, nor readable by others."""
+    bad = []
+    for path in submission_files(folder):
+        if path.is_file() and not path.is_symlink():
+            st = path.stat()
+            if not (st.st_mode & 0o004 or (st.st_uid == uid and st.st_mode & 0o400)):
+                bad.append(path.relative_to(folder).as_posix())
+    return bad
+
+
 def score_submission(
     folder: str | Path,
     testset: TestSet,
@@ -179,11 +196,21 @@ def score_submission(
     if reason is not None:
         return error_result(name, reason, weights_mb=weights_mb)
 
+    uid = sandbox.worker_uid(slot) if use_sandbox else os.getuid()
+    unreadable = unreadable_files(folder, uid)
+    if unreadable:
+        return error_result(
+            name,
+            f"{', '.join(unreadable)} can be read only by its owner, and the sandboxed worker "
+            f"runs as another user (uid {uid}): run chmod a+r on it (safetensors' save_model "
+            "writes owner-only files)",
+            weights_mb=weights_mb,
+        )
+
     with tempfile.TemporaryDirectory(prefix="challenge-") as tmp:
         tmp = Path(tmp)
         measurements = tmp / "measurements.safetensors"
         write_measurements(measurements, testset)
-        uid = sandbox.worker_uid(slot) if use_sandbox else os.getuid()
         read_fd, write_fd = os.pipe()
         limits_json = json.dumps(sandbox.limit_values(limits, uid))
         common_args = ["--result-fd", str(write_fd), "--limits", limits_json]
