@@ -2,18 +2,18 @@
 
 Both alternate an exact data step with a learned prior step (deepinv's ``optim.HQS``):
 
-    u_k     = prox_{γ_k f}(x_k) = (AᵀA + I/γ_k)⁻¹ (Aᵀy + x_k / γ_k),   f(x) = ½‖Ax - y‖²
-    x_{k+1} = D_k(u_k)
+    z_k     = prox_{η_k F}(x_k) = (AᵀA + I/η_k)⁻¹ (Aᵀy + x_k / η_k),   F(x) = ½‖Ax - y‖²
+    x_{k+1} = f_k(z_k)
 
 started from x_0 = Aᵀy. For the circular blur of the challenge ``BlurFFT.prox_l2`` computes the
-data step exactly with two FFTs. The references differ in the prior step D_k:
+data step exactly with two FFTs. The references differ in the prior step f_k:
 
 * :func:`unrolled_hqs`: K small residual CNNs (deepinv's ``DnCNN``), one per iteration, and
-  the step sizes γ_k, trained end to end on the official operator;
-* :func:`pnp_dpir`: one denoiser ``D(·, σ)`` trained for Gaussian denoising alone (it never
+  the step sizes η_k, trained end to end on the official operator;
+* :func:`pnp_dpir`: one denoiser ``f(·, σ)`` trained for Gaussian denoising alone (it never
   sees the operator), plugged into the schedule of DPIR (Zhang et al. 2021, deepinv's
   ``optim.DPIR``): 8 iterations, σ_k log-spaced from 49/255 down to the noise level σ, and
-  γ_k = (σ_k / σ)² / 0.23, here with :func:`small_drunet` trained by the course.
+  η_k = (σ_k / σ)² / 0.23, here with :func:`small_drunet` trained by the course.
 
 Both priors are one-channel networks applied to each colour channel alone (:class:`Channelwise`),
 as the blur is: half the training photographs are gray, and a three-channel network trained on
@@ -24,8 +24,11 @@ Images ``(B, C, H, W)`` in [0, 1] (C = 3 for the challenge, 1 in training); ``ph
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import deepinv as dinv
 import torch
+from safetensors.torch import load_file, load_model
 from torch import Tensor
 
 from .baseline import tv_reconstruct
@@ -45,7 +48,7 @@ schedule starts at 49/255 ≈ 0.192."""
 
 
 class Channelwise(torch.nn.Module):
-    """A one-channel denoiser ``D(x, σ)`` applied to each channel of ``x`` ``(B, C, H, W)`` alone
+    """A one-channel denoiser ``f(x, σ)`` applied to each channel of ``x`` ``(B, C, H, W)`` alone
     (the channels go into the batch); σ is a float or a tensor ``(B,)``. Same shape out."""
 
     def __init__(self, denoiser: torch.nn.Module):
@@ -66,7 +69,7 @@ def unrolled_hqs(
     stepsize: float = 1.0,
 ) -> dinv.optim.BaseOptim:
     """An unrolled HQS network: ``n_iter`` untied one-channel ``DnCNN(depth, nf)`` prior steps
-    (residual, 3×3 convolutions, :class:`Channelwise`) and one learned step size γ_k per iteration
+    (residual, 3×3 convolutions, :class:`Channelwise`) and one learned step size η_k per iteration
     (all start at ``stepsize``).
     Each CNN's last layer starts at zero, so the untrained network is HQS with the identity as
     prior step (proximal-point iterations on the data term).
@@ -97,36 +100,106 @@ def unrolled_hqs(
 
 
 def stepsizes(model: dinv.optim.BaseOptim) -> list[float]:
-    """The step sizes γ_k of an HQS model, in iteration order."""
+    """The step sizes η_k of an HQS model, in iteration order."""
     return [float(s.detach()) for s in model.params_algo["stepsize"]]
 
 
 def check_stepsizes(model: dinv.optim.BaseOptim) -> None:
-    """Raise if a step size γ_k is not positive (the data step then leaves the data term)."""
+    """Raise if a step size η_k is not positive (the data step then leaves the data term)."""
     bad = [(k, g) for k, g in enumerate(stepsizes(model)) if not g > 0]
     if bad:
         raise ValueError(
-            f"step sizes must be positive, got {bad} (iteration, γ): lower the learning rate "
-            "or parametrise γ by its logarithm."
+            f"step sizes must be positive, got {bad} (iteration, η): lower the learning rate "
+            "or parametrise η by its logarithm."
         )
 
 
 def small_drunet(nc: tuple[int, int, int, int] = DRUNET_CHANNELS, nb: int = 1):
-    """deepinv's DRUNet denoiser ``D(x, σ)`` at a CPU size, one channel, applied to each channel
+    """deepinv's DRUNet denoiser ``f(x, σ)`` at a CPU size, one channel, applied to each channel
     alone (:class:`Channelwise`; untrained; 574,896 parameters with the defaults); image sides
     must be divisible by 8."""
     return Channelwise(dinv.models.DRUNet(1, 1, nc=list(nc), nb=nb, pretrained=None))
 
 
-def pnp_dpir(denoiser: torch.nn.Module, sigma: float = NOISE_SIGMA) -> dinv.optim.DPIR:
-    """deepinv's DPIR (HQS with a decreasing denoiser schedule) around ``denoiser(x, σ)``;
-    call it as ``model(y, physics)``."""
-    return dinv.optim.DPIR(sigma=sigma, denoiser=denoiser)
+DPIR_ITERS = 8
+"""K of DPIR's schedule (Zhang et al. 2021; deepinv's ``optim.DPIR``)."""
 
 
-def dpir_schedule(sigma: float = NOISE_SIGMA) -> tuple[Tensor, Tensor, int]:
-    """DPIR's denoiser levels σ_k ``(K,)``, step sizes γ_k ``(K,)`` and K for noise ``sigma``."""
-    return dinv.optim.dpir.get_DPIR_params(sigma)
+DPIR_START, DPIR_LAMBDA = 49 / 255, 0.23
+"""The first denoiser level σ_1 of DPIR's schedule and its weight λ (Zhang et al. 2021)."""
+
+
+def dpir_schedule(
+    sigma: float = NOISE_SIGMA,
+    n_iter: int = DPIR_ITERS,
+    start: float = DPIR_START,
+    lamb: float = DPIR_LAMBDA,
+) -> tuple[Tensor, Tensor, int]:
+    """DPIR's schedule for noise level ``sigma`` and ``n_iter`` iterations: the denoiser levels
+    σ_k ``(K,)``, log-spaced from ``start`` down to ``sigma``, the step sizes
+    η_k = (σ_k / max(σ, 0.01))² / ``lamb`` ``(K,)``, and K. With the defaults this is deepinv's
+    ``get_DPIR_params``."""
+    if n_iter < 2 or not 0 < sigma < start or not lamb > 0:
+        raise ValueError(
+            f"need n_iter >= 2, 0 < sigma < start (the schedule falls from start to sigma) and "
+            f"lamb > 0, got n_iter={n_iter}, sigma={sigma}, start={start}, lamb={lamb}."
+        )
+    sigmas = torch.logspace(
+        torch.log10(torch.tensor(float(start))), torch.log10(torch.tensor(float(sigma))), n_iter
+    )
+    return sigmas, (sigmas / max(0.01, sigma)) ** 2 / lamb, n_iter
+
+
+def pnp_dpir(
+    denoiser: torch.nn.Module,
+    sigma: float = NOISE_SIGMA,
+    n_iter: int = DPIR_ITERS,
+    start: float = DPIR_START,
+    lamb: float = DPIR_LAMBDA,
+) -> dinv.optim.BaseOptim:
+    """DPIR (HQS with the decreasing denoiser schedule :func:`dpir_schedule`) around
+    ``denoiser(x, σ)``, started at x_0 = Aᵀy; call it as ``model(y, physics)``. With the
+    defaults it is deepinv's ``optim.DPIR``."""
+    sigmas, etas, n_iter = dpir_schedule(sigma, n_iter, start, lamb)
+    return dinv.optim.HQS(
+        data_fidelity=dinv.optim.L2(),
+        prior=dinv.optim.PnP(denoiser),
+        stepsize=etas.tolist(),
+        g_param=sigmas.tolist(),
+        max_iter=n_iter,
+        early_stop=False,
+    )
+
+
+def load_unrolled_hqs(weights: str | Path) -> dinv.optim.BaseOptim:
+    """:func:`unrolled_hqs` with the weights of ``weights`` (a ``.safetensors`` file written by
+    ``save_model``), its K, depth and width read from the weight shapes; in eval mode."""
+    state = load_file(str(weights))
+    n_iter = sum(k.endswith(".denoiser.in_conv.weight") for k in state)
+    first = "prior.0.denoiser.denoiser."
+    if n_iter == 0 or first + "in_conv.weight" not in state:
+        raise ValueError(f"{weights} holds no unrolled_hqs weights (no {first}in_conv.weight).")
+    depth = 2 + sum(k.startswith(first + "conv_list.") and k.endswith(".weight") for k in state)
+    model = unrolled_hqs(n_iter, depth, nf=state[first + "in_conv.weight"].shape[0])
+    load_model(model, str(weights))
+    check_stepsizes(model)
+    return model.eval()
+
+
+def load_small_drunet(weights: str | Path) -> Channelwise:
+    """:func:`small_drunet` with the weights of ``weights``, its channels read from the weight
+    shapes; in eval mode."""
+    state = load_file(str(weights))
+    if "denoiser.m_head.weight" not in state:
+        raise ValueError(f"{weights} holds no small_drunet weights (no denoiser.m_head.weight).")
+    nb = sum(k.startswith("denoiser.m_down1.") and k.endswith("res.0.weight") for k in state)
+    nc = (  # each scale: nb residual blocks, then the strided convolution down
+        state["denoiser.m_head.weight"].shape[0],
+        *(state[f"denoiser.m_down{i}.{nb}.weight"].shape[0] for i in (1, 2, 3)),
+    )
+    denoiser = small_drunet(nc, nb)
+    load_model(denoiser, str(weights))
+    return denoiser.eval()
 
 
 def measure_patches(x: Tensor, generator: torch.Generator, sigma: float = NOISE_SIGMA):

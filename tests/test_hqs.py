@@ -2,15 +2,17 @@
 
 import math
 
+import deepinv as dinv
 import pytest
 import torch
+from deepinv.optim.dpir import get_DPIR_params as dinv_dpir_params
 
 import course_utils as cu
 from course_utils import hqs
 
 
 def data_step_residual(u, x, y, physics, gamma):
-    """The optimality condition of u = prox_{γf}(x): AᵀAu − Aᵀy + (u − x)/γ = 0."""
+    """The optimality condition of z = prox_{ηF}(x): AᵀAz − Aᵀy + (z − x)/η = 0."""
     return physics.A_adjoint(physics.A(u) - y) + (u - x) / gamma
 
 
@@ -108,3 +110,24 @@ def test_a_training_batch_is_one_channel_of_each_patch():
     for i in range(4):
         patch = data[4 + i]
         assert any(torch.equal(x[i, 0], patch[c]) for c in range(3))
+
+
+def test_pnp_dpir_is_deepinvs_dpir_and_takes_other_iteration_counts():
+    sigmas, gammas, n_iter = hqs.dpir_schedule(cu.NOISE_SIGMA)
+    ref_sigmas, ref_gammas, ref_iter = dinv_dpir_params(cu.NOISE_SIGMA)
+    assert n_iter == ref_iter
+    torch.testing.assert_close(sigmas, ref_sigmas)
+    torch.testing.assert_close(gammas, ref_gammas)
+    torch.manual_seed(0)
+    denoiser = hqs.small_drunet(nc=(4, 8, 8, 8))
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    y, physics = hqs.measure_patches(x, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ours = hqs.pnp_dpir(denoiser)(y, physics)
+        theirs = dinv.optim.DPIR(sigma=cu.NOISE_SIGMA, denoiser=denoiser)(y, physics)
+        four = hqs.pnp_dpir(denoiser, n_iter=4)(y, physics)
+    torch.testing.assert_close(ours, theirs)
+    assert not torch.allclose(four, ours, atol=1e-4)  # the iteration count is honoured
+    assert len(hqs.dpir_schedule(cu.NOISE_SIGMA, 4)[0]) == 4
+    with pytest.raises(ValueError, match="n_iter >= 2"):
+        hqs.dpir_schedule(cu.NOISE_SIGMA, 1)

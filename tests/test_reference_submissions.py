@@ -1,39 +1,83 @@
 """The reference submissions in solutions/challenge/ keep their promises on the dev set."""
 
-import importlib.util
+import hashlib
+import json
+import time
 from pathlib import Path
 
+import pytest
 import torch
 
 import course_utils as cu
 from course_utils.challenge import rules
 
 ROOT = Path(__file__).resolve().parents[1]
-BILEVEL = ROOT / "solutions" / "challenge" / "bilevel_foe"
+CHALLENGE = ROOT / "solutions" / "challenge"
 
 
-def load(folder: Path):
-    spec = importlib.util.spec_from_file_location(
-        f"submission_{folder.name}", folder / "submission.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.load_reconstructor(folder)
-
-
-def test_the_bilevel_submission_beats_the_tv_baseline_on_the_dev_set():
-    """At least 0.3 dB mean PSNR, and better on at least 4 of the 5 images (its README's claim)."""
-    size_mb, problem = rules.check_submission_files(BILEVEL, rules.DEFAULT_MAX_WEIGHTS_MB)
-    assert problem is None and size_mb < 1
+def dev_psnr(name: str) -> tuple[list[float], float]:
+    """Per-image PSNR of a reference on the dev set, and its seconds for the whole set."""
     dev = cu.load_dev_set()
     physics = cu.make_physics()
-    bilevel, baseline = load(BILEVEL), load(ROOT / "solutions" / "challenge" / "tv_baseline")
-    gains = []
+    reconstruct = rules.load_submission(CHALLENGE / name)
+    scores, t0 = [], time.perf_counter()
     for i in range(len(dev.x)):
-        y, x = dev.y[i : i + 1], dev.x[i : i + 1]
         with torch.no_grad():
-            ours = cu.psnr(bilevel(y, physics).clamp(0, 1), x)
-            tv = cu.psnr(baseline(y, physics).clamp(0, 1), x)
-        gains.append(float(ours - tv))
+            out = reconstruct(dev.y[i : i + 1], physics)
+        scores.append(float(cu.psnr(out.clamp(0, 1), dev.x[i : i + 1])))
+    return scores, time.perf_counter() - t0
+
+
+@pytest.fixture(scope="module")
+def tv_dev_psnr():
+    return dev_psnr("tv_baseline")[0]
+
+
+def gains_over_tv(name, tv, max_mb, max_seconds=None):
+    size_mb, problem = rules.check_submission_files(CHALLENGE / name, rules.DEFAULT_MAX_WEIGHTS_MB)
+    assert problem is None and size_mb < max_mb, (size_mb, problem)
+    scores, seconds = dev_psnr(name)
+    if max_seconds is not None:
+        assert seconds < max_seconds, f"{name} took {seconds:.1f} s for the dev set"
+    return [s - t for s, t in zip(scores, tv, strict=True)]
+
+
+def test_the_bilevel_submission_beats_the_tv_baseline_on_the_dev_set(tv_dev_psnr):
+    """At least 0.3 dB mean PSNR, and better on at least 4 of the 5 images (its README's claim)."""
+    gains = gains_over_tv("bilevel_foe", tv_dev_psnr, max_mb=1)
     assert sum(gains) / len(gains) >= 0.3, gains
     assert sum(g > 0 for g in gains) >= 4, gains
+
+
+def test_the_unrolled_submission_beats_the_tv_baseline_on_the_dev_set(tv_dev_psnr):
+    """Its README's claims: +0.32 dB mean PSNR (asserted: 0.2), better on 4 of the 5 images,
+    at most 10 MB, the dev set in well under a minute."""
+    gains = gains_over_tv("unrolled_hqs", tv_dev_psnr, max_mb=10, max_seconds=30)
+    assert sum(gains) / len(gains) >= 0.2, gains
+    assert sum(g > 0 for g in gains) >= 4, gains
+
+
+def test_load_submission_names_what_is_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="submission.py"):
+        rules.load_submission(tmp_path)
+    (tmp_path / "submission.py").write_text("x = 1\n")
+    with pytest.raises(AttributeError, match="load_reconstructor"):
+        rules.load_submission(tmp_path)
+
+
+def test_the_plug_and_play_submission_beats_the_tv_baseline_on_the_dev_set(tv_dev_psnr):
+    """Its README's claims: +1.18 dB mean PSNR (asserted: 1.0), better on all 5 images, at most
+    10 MB, the dev set in well under a minute."""
+    gains = gains_over_tv("pnp_drunet", tv_dev_psnr, max_mb=10, max_seconds=30)
+    assert sum(gains) / len(gains) >= 1.0, gains
+    assert all(g > 0 for g in gains), gains
+
+
+def test_the_plug_and_play_schedule_is_the_best_of_its_grid_for_the_shipped_weights():
+    folder = CHALLENGE / "pnp_drunet"
+    record = json.loads((folder / "schedule.json").read_text())
+    weights = (folder / "pnp_drunet.safetensors").read_bytes()
+    assert record["weights sha256"] == hashlib.sha256(weights).hexdigest()
+    best = max(record["grid"], key=lambda g: g["val psnr"])
+    assert record["chosen"] == {k: best[k] for k in ("n_iter", "start", "lamb")}
+    assert record["chosen val psnr"] == best["val psnr"]

@@ -89,3 +89,26 @@ def check_submission_files(folder: Path, max_weights_mb: float) -> tuple[float, 
     if total_mb > max_weights_mb:
         return total_mb, (f"weights total {format_mb(total_mb)} MB > {max_weights_mb:g} MB limit")
     return total_mb, None
+
+
+def load_submission(folder: str | Path):
+    """``reconstruct(y, physics)`` of the submission in ``folder``, imported into this process.
+
+    No sandbox and no limits: only for trusted code (the course's references, your own). The
+    scorer runs submissions in a separate, sandboxed worker instead.
+    """
+    import importlib.util
+
+    folder = Path(folder)
+    entry = folder / ENTRY_POINT
+    if not entry.is_file():
+        raise FileNotFoundError(f"{entry} not found: a submission folder holds {ENTRY_POINT}.")
+    spec = importlib.util.spec_from_file_location(f"submission_{folder.name}", entry)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, "load_reconstructor", None)):
+        raise AttributeError(
+            f"{entry} does not define load_reconstructor(folder) (see "
+            "notebooks/submission_template/submission.py)."
+        )
+    return module.load_reconstructor(folder)

@@ -1,11 +1,13 @@
 """Challenge reference submission: plug-and-play DPIR with a denoiser trained by the course.
 
-    x_0 = Aᵀy,   u_k = (AᵀA + I/γ_k)⁻¹ (Aᵀy + x_k / γ_k),   x_{k+1} = D(u_k, σ_k),   k < 8
+    x_0 = Aᵀy,   z_k = (AᵀA + I/η_k)⁻¹ (Aᵀy + x_k / η_k),   x_{k+1} = f(z_k, σ_k),   k < 8
 
-deepinv's DPIR schedule (σ_k log-spaced from 49/255 down to the noise level 0.03, γ_k =
-(σ_k / 0.03)² / 0.23) around a small DRUNet ``D(·, σ)`` trained for Gaussian denoising alone by
-``train.py`` in this folder, on the challenge's training photographs only: the denoiser never saw
-the blur (see README.md).
+deepinv's DPIR schedule (σ_k log-spaced from 49/255 down to the noise level 0.03, η_k =
+(σ_k / 0.03)² / 0.23) around a small DRUNet ``f(·, σ)``, applied to each colour channel alone,
+trained for Gaussian denoising alone by ``train.py`` in this folder, on the challenge's training
+photographs only: the denoiser never saw the blur (see README.md). The schedule is read from
+``schedule.json``, where ``tune_schedule.py`` recorded the best of a grid on the validation
+patches (DPIR's published one).
 
 Score it on the dev set with::
 
@@ -15,28 +17,22 @@ Score it on the dev set with::
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, load_model
 
 from course_utils import NOISE_SIGMA, hqs
 
 WEIGHTS = "pnp_drunet.safetensors"
+SCHEDULE = "schedule.json"  # chosen on the validation patches by tune_schedule.py
 
 
 def load_reconstructor(folder: Path):
     """Load the denoiser from ``folder``; return ``reconstruct(y, physics)``."""
-    weights = Path(folder) / WEIGHTS
-    state = load_file(weights)  # the channels of the four scales, read from the weight shapes
-    nc = (
-        state["denoiser.m_head.weight"].shape[0],
-        *(state[f"denoiser.m_down{i}.1.weight"].shape[0] for i in (1, 2, 3)),
-    )
-    denoiser = hqs.small_drunet(nc=nc)
-    load_model(denoiser, str(weights))
-    denoiser.eval()
-    model = hqs.pnp_dpir(denoiser, sigma=NOISE_SIGMA)
+    schedule = json.loads((Path(folder) / SCHEDULE).read_text())["chosen"]
+    denoiser = hqs.load_small_drunet(Path(folder) / WEIGHTS)
+    model = hqs.pnp_dpir(denoiser, sigma=NOISE_SIGMA, **schedule)
 
     def reconstruct(y: torch.Tensor, physics) -> torch.Tensor:
         if y.shape[-2] % 8 or y.shape[-1] % 8:

@@ -1,8 +1,8 @@
 """Train the plug-and-play submission's denoiser: Gaussian denoising alone, no operator.
 
-    min_θ  E ‖D_θ(x + σ n, σ) − x‖²,   σ ~ U[0, 0.2],  n ~ N(0, I)
+    min_θ  E ‖f_θ(x + σ n, σ) − x‖²,   σ ~ U[0, 0.2],  n ~ N(0, I)
 
-with D_θ a small DRUNet (``course_utils.hqs.small_drunet``: deepinv's DRUNet at four scales of
+with f_θ a small DRUNet (``course_utils.hqs.small_drunet``: deepinv's DRUNet at four scales of
 16 to 128 channels, the noise level as an extra input channel, one image channel: it denoises
 each colour channel alone). The denoiser never sees the
 blur: the submission plugs it into DPIR (``course_utils.hqs.pnp_dpir``, half-quadratic splitting
@@ -35,7 +35,7 @@ BATCH, PATCH = 16, 64
 
 
 def main() -> None:
-    parser = script_arguments(__doc__.splitlines()[0], HERE / "pnp_drunet.safetensors", 15000)
+    parser = script_arguments(__doc__.splitlines()[0], HERE / "pnp_drunet.safetensors", 20000)
     parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args()
     prepare(args)

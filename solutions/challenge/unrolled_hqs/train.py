@@ -1,9 +1,9 @@
 """Train the unrolled HQS submission end to end on the official operator.
 
-    x_0 = Aᵀy,   u_k = (AᵀA + I/γ_k)⁻¹ (Aᵀy + x_k / γ_k),   x_{k+1} = D_k(u_k),   k < K = 6
+    x_0 = Aᵀy,   z_k = (AᵀA + I/η_k)⁻¹ (Aᵀy + x_k / η_k),   x_{k+1} = f_k(z_k),   k < K = 6
 
-with D_k six small residual CNNs (``course_utils.hqs.unrolled_hqs``: deepinv's unfolded HQS with
-one-channel DnCNN prior steps, applied to each colour channel alone) and the step sizes γ_k
+with f_k six small residual CNNs (``course_utils.hqs.unrolled_hqs``: deepinv's unfolded HQS with
+one-channel DnCNN prior steps, applied to each colour channel alone) and the step sizes η_k
 learned. Data: one colour channel of each of the patches of the challenge's 15 training
 photographs (``cu.challenge_patches("fit")``, at the official scale and at twice it, with flips
 and rotations; ``course_utils.hqs.training_batch``), blurred with the official kernel (circular
