@@ -16,10 +16,12 @@ data step exactly with two FFTs. The references differ in the prior step f_k:
   η_k = (σ_k / σ)² / 0.23, here with :func:`small_drunet` trained by the course.
 
 Both priors are one-channel networks applied to each colour channel alone (:class:`Channelwise`),
-as the blur is: half the training photographs are gray, and a three-channel network trained on
-them beat TV on gray copies of unseen photographs but lost to it on the colour originals.
-Images ``(B, C, H, W)`` in [0, 1] (C = 3 for the challenge, 1 in training); ``physics`` is
-:func:`course_utils.physics.make_physics` at the images' size.
+as the blur is: eight of the 15 training photographs are gray, and a three-channel unrolled
+network trained on them beat TV on gray copies of unseen photographs but lost to it on the
+colour originals (the plug-and-play denoiser was only ever trained with one channel). Images
+``(B, C, H, W)`` in [0, 1] (C = 3 for the challenge, 1 in training); noise levels σ are standard
+deviations in the same units; ``physics`` is :func:`course_utils.physics.make_physics` at the
+images' size (a ``BlurFFT``, whose ``prox_l2`` is the exact data step).
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ schedule starts at 49/255 ≈ 0.192."""
 
 class Channelwise(torch.nn.Module):
     """A one-channel denoiser ``f(x, σ)`` applied to each channel of ``x`` ``(B, C, H, W)`` alone
-    (the channels go into the batch); σ is a float or a tensor ``(B,)``. Same shape out."""
+    (the channels go into the batch); σ (noise standard deviation) is a float or a tensor
+    ``(B,)``, or ``None`` for a denoiser that ignores it (DnCNN). Same shape out."""
 
     def __init__(self, denoiser: torch.nn.Module):
         super().__init__()
@@ -74,8 +77,10 @@ def unrolled_hqs(
     Each CNN's last layer starts at zero, so the untrained network is HQS with the identity as
     prior step (proximal-point iterations on the data term).
 
-    Call it as ``model(y, physics)``. The step sizes are plain parameters (deepinv does not
-    constrain them): :func:`check_stepsizes` says whether training kept them positive.
+    Call it as ``model(y, physics)``: ``y`` ``(B, C, H, W)`` and ``physics`` a ``BlurFFT`` at
+    that size (its ``prox_l2`` is the exact data step); the output has the shape of ``y``. The
+    step sizes are plain parameters (deepinv does not constrain them): :func:`check_stepsizes`
+    says whether training kept them positive.
     """
     if n_iter < 1 or depth < 2 or nf < 1 or not stepsize > 0:
         raise ValueError(
@@ -106,11 +111,11 @@ def stepsizes(model: dinv.optim.BaseOptim) -> list[float]:
 
 def check_stepsizes(model: dinv.optim.BaseOptim) -> None:
     """Raise if a step size η_k is not positive (the data step then leaves the data term)."""
-    bad = [(k, g) for k, g in enumerate(stepsizes(model)) if not g > 0]
+    bad = [(k, eta) for k, eta in enumerate(stepsizes(model)) if not eta > 0]
     if bad:
         raise ValueError(
-            f"step sizes must be positive, got {bad} (iteration, η): lower the learning rate "
-            "or parametrise η by its logarithm."
+            f"step sizes must be positive, got {bad} (iteration, η): these weights cannot be "
+            "used; retrain with a lower learning rate."
         )
 
 
@@ -141,7 +146,8 @@ def dpir_schedule(
     ``get_DPIR_params``."""
     if n_iter < 2 or not 0 < sigma < start or not lamb > 0:
         raise ValueError(
-            f"need n_iter >= 2, 0 < sigma < start (the schedule falls from start to sigma) and "
+            f"need n_iter >= 2, 0 < sigma < start (the schedule falls from start to sigma: raise "
+            f"start, up to the {DENOISER_SIGMA_MAX} the course's denoiser was trained for) and "
             f"lamb > 0, got n_iter={n_iter}, sigma={sigma}, start={start}, lamb={lamb}."
         )
     sigmas = torch.logspace(
@@ -178,7 +184,10 @@ def load_unrolled_hqs(weights: str | Path) -> dinv.optim.BaseOptim:
     n_iter = sum(k.endswith(".denoiser.in_conv.weight") for k in state)
     first = "prior.0.denoiser.denoiser."
     if n_iter == 0 or first + "in_conv.weight" not in state:
-        raise ValueError(f"{weights} holds no unrolled_hqs weights (no {first}in_conv.weight).")
+        raise ValueError(
+            f"{weights} holds no unrolled_hqs weights (no {first}in_conv.weight): write them "
+            "with save_model(hqs.unrolled_hqs(...), path)."
+        )
     depth = 2 + sum(k.startswith(first + "conv_list.") and k.endswith(".weight") for k in state)
     model = unrolled_hqs(n_iter, depth, nf=state[first + "in_conv.weight"].shape[0])
     load_model(model, str(weights))
@@ -191,7 +200,10 @@ def load_small_drunet(weights: str | Path) -> Channelwise:
     shapes; in eval mode."""
     state = load_file(str(weights))
     if "denoiser.m_head.weight" not in state:
-        raise ValueError(f"{weights} holds no small_drunet weights (no denoiser.m_head.weight).")
+        raise ValueError(
+            f"{weights} holds no small_drunet weights (no denoiser.m_head.weight): write them "
+            "with save_model(hqs.small_drunet(...), path)."
+        )
     nb = sum(k.startswith("denoiser.m_down1.") and k.endswith("res.0.weight") for k in state)
     nc = (  # each scale: nb residual blocks, then the strided convolution down
         state["denoiser.m_head.weight"].shape[0],
@@ -203,7 +215,7 @@ def load_small_drunet(weights: str | Path) -> Channelwise:
 
 
 def measure_patches(x: Tensor, generator: torch.Generator, sigma: float = NOISE_SIGMA):
-    """The challenge measurement of a batch of patches ``x`` ``(B, 3, H, W)``: the official
+    """The challenge measurement of a batch of patches ``x`` ``(B, C, H, W)``: the official
     blur, circular at the patches' size, plus noise ``sigma`` drawn from ``generator``.
 
     :returns: ``(y, physics)``, ``y`` of the shape of ``x`` and the operator at that size.
@@ -250,8 +262,9 @@ def training_patches(patch: int, n: int, seed: int):
 
 
 def training_batch(data, step: int, batch_size: int, generator: torch.Generator) -> Tensor:
-    """Items ``step·B … step·B + B - 1`` of ``data`` ``(B, 3, p, p)``, one channel of each drawn
-    with ``generator``: ``(B, 1, p, p)``, a batch that depends only on the step."""
+    """Items ``step·B … step·B + B - 1`` of ``data`` (a ``PatchDataset`` of ``(3, p, p)``
+    patches), one channel of each drawn with ``generator``: ``(B, 1, p, p)``, a batch that
+    depends only on the step."""
     x = torch.stack([data[step * batch_size + i] for i in range(batch_size)])
     channel = torch.randint(0, x.shape[1], (batch_size,), generator=generator)
     return x[torch.arange(batch_size), channel][:, None]

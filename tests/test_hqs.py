@@ -11,20 +11,20 @@ import course_utils as cu
 from course_utils import hqs
 
 
-def data_step_residual(u, x, y, physics, gamma):
+def data_step_residual(z, x, y, physics, eta):
     """The optimality condition of z = prox_{ηF}(x): AᵀAz − Aᵀy + (z − x)/η = 0."""
-    return physics.A_adjoint(physics.A(u) - y) + (u - x) / gamma
+    return physics.A_adjoint(physics.A(z) - y) + (z - x) / eta
 
 
 def test_the_data_step_is_the_exact_prox_of_the_data_term():
     x = torch.rand(2, 3, 48, 40, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     y, physics = hqs.measure_patches(x, torch.Generator().manual_seed(1))
     physics = cu.make_physics(img_size=(3, 48, 40), dtype=torch.float64)
-    for gamma in (0.1, 1.0, 30.0):
-        u = physics.prox_l2(x, y, gamma)
-        assert data_step_residual(u, x, y, physics, gamma).abs().max() < 1e-10
-        wrong = physics.prox_l2(x, y, 2 * gamma)  # a plausible slip: the step off by two
-        assert data_step_residual(wrong, x, y, physics, gamma).abs().max() > 1e-3
+    for eta in (0.1, 1.0, 30.0):
+        z = physics.prox_l2(x, y, eta)
+        assert data_step_residual(z, x, y, physics, eta).abs().max() < 1e-10
+        wrong = physics.prox_l2(x, y, 2 * eta)  # a plausible slip: the step off by two
+        assert data_step_residual(wrong, x, y, physics, eta).abs().max() > 1e-3
 
 
 def test_an_untrained_unrolled_network_is_hqs_with_the_identity_as_prior():
@@ -52,12 +52,12 @@ def test_a_negative_step_size_is_reported():
 
 
 def test_the_dpir_schedule_is_the_papers():
-    sigmas, gammas, n_iter = hqs.dpir_schedule(cu.NOISE_SIGMA)
-    assert n_iter == 8 and len(sigmas) == len(gammas) == 8
+    sigmas, etas, n_iter = hqs.dpir_schedule(cu.NOISE_SIGMA)
+    assert n_iter == 8 and len(sigmas) == len(etas) == 8
     assert math.isclose(float(sigmas[0]), 49 / 255, rel_tol=1e-5)
     assert math.isclose(float(sigmas[-1]), cu.NOISE_SIGMA, rel_tol=1e-5)
     assert bool((sigmas[1:] < sigmas[:-1]).all())  # decreasing
-    torch.testing.assert_close(gammas, (sigmas / cu.NOISE_SIGMA) ** 2 / 0.23)
+    torch.testing.assert_close(etas, (sigmas / cu.NOISE_SIGMA) ** 2 / 0.23)
     assert hqs.DENOISER_SIGMA_MAX >= float(sigmas[0])  # the denoiser is trained on every σ_k
 
 
@@ -77,8 +77,9 @@ def test_the_validation_set_is_fixed():
     assert tuple(physics.img_size) == (3, 64, 64)
 
 
-def test_the_small_drunet_has_the_documented_size():
+def test_the_networks_have_the_documented_sizes():
     assert cu.n_params(hqs.small_drunet()) == 574_896
+    assert cu.n_params(hqs.unrolled_hqs()) == 351_132
 
 
 def test_channelwise_priors_see_each_channel_alone():
@@ -113,11 +114,11 @@ def test_a_training_batch_is_one_channel_of_each_patch():
 
 
 def test_pnp_dpir_is_deepinvs_dpir_and_takes_other_iteration_counts():
-    sigmas, gammas, n_iter = hqs.dpir_schedule(cu.NOISE_SIGMA)
-    ref_sigmas, ref_gammas, ref_iter = dinv_dpir_params(cu.NOISE_SIGMA)
+    sigmas, etas, n_iter = hqs.dpir_schedule(cu.NOISE_SIGMA)
+    ref_sigmas, ref_etas, ref_iter = dinv_dpir_params(cu.NOISE_SIGMA)
     assert n_iter == ref_iter
     torch.testing.assert_close(sigmas, ref_sigmas)
-    torch.testing.assert_close(gammas, ref_gammas)
+    torch.testing.assert_close(etas, ref_etas)
     torch.manual_seed(0)
     denoiser = hqs.small_drunet(nc=(4, 8, 8, 8))
     x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
