@@ -73,14 +73,20 @@ def test_the_plug_and_play_submission_beats_the_tv_baseline_on_the_dev_set(tv_de
     assert all(g > 0 for g in gains), gains
 
 
-def test_the_plug_and_play_schedule_is_the_best_of_its_grid_for_the_shipped_weights():
+def pnp_record(name: str, script: str) -> dict:
+    """A record beside the plug-and-play weights, checked to belong to them."""
     folder = CHALLENGE / "pnp_drunet"
-    record = json.loads((folder / "schedule.json").read_text())
+    record = json.loads((folder / name).read_text())
     weights = (folder / "pnp_drunet.safetensors").read_bytes()
     assert record["weights sha256"] == hashlib.sha256(weights).hexdigest(), (
-        "schedule.json was chosen for other weights: after retraining pnp_drunet, run "
-        "python solutions/challenge/pnp_drunet/tune_schedule.py --threads 2"
+        f"{name} was made for other weights: after retraining pnp_drunet, run "
+        f"python solutions/challenge/pnp_drunet/{script}"
     )
+    return record
+
+
+def test_the_plug_and_play_schedule_is_the_best_of_its_grid_for_the_shipped_weights():
+    record = pnp_record("schedule.json", "tune_schedule.py")
     best = max(record["grid"], key=lambda g: g["val psnr"])
     assert record["chosen"] == {k: best[k] for k in ("n_iter", "start", "lamb")}
     assert record["chosen val psnr"] == best["val psnr"]
@@ -89,13 +95,7 @@ def test_the_plug_and_play_schedule_is_the_best_of_its_grid_for_the_shipped_weig
 def test_the_plug_and_play_denoiser_is_not_non_expansive_as_its_card_says():
     """jacobian.json (lower estimates of Jacobian norms) belongs to the shipped weights, and
     every level shows ||J(2f - I)|| > 3 and ||J(I - f)||, ||J(f)|| > 1."""
-    folder = CHALLENGE / "pnp_drunet"
-    record = json.loads((folder / "jacobian.json").read_text())
-    weights = (folder / "pnp_drunet.safetensors").read_bytes()
-    assert record["weights sha256"] == hashlib.sha256(weights).hexdigest(), (
-        "jacobian.json was measured for other weights: after retraining pnp_drunet, run "
-        "python solutions/challenge/pnp_drunet/jacobian.py"
-    )
+    record = pnp_record("jacobian.json", "jacobian.py")
     levels = record["largest over the patches, per level"]
     assert len(levels) == 8
     assert all(r["2f - I"] > 3 and r["I - f"] > 1 and r["f"] > 1 for r in levels), levels
