@@ -117,6 +117,19 @@ def prepare(args: argparse.Namespace) -> torch.Generator:
     return seed_everything(args.seed)
 
 
+def script_options(args: argparse.Namespace) -> dict:
+    """The :func:`fit` options that come from :func:`script_arguments`: ``steps``, ``out``,
+    ``seed``, ``budget_minutes`` and ``resume`` (unless ``--fresh``); pass them as
+    ``fit(..., **script_options(args))``."""
+    return {
+        "steps": args.steps,
+        "out": args.out,
+        "seed": args.seed,
+        "budget_minutes": args.budget_minutes,
+        "resume": not args.fresh,
+    }
+
+
 def _git_revision() -> str:
     try:
         rev = subprocess.run(

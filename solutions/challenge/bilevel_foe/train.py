@@ -24,7 +24,7 @@ import torch
 import course_utils as cu
 from course_utils.bilevel import argmin, solve_lower_level
 from course_utils.regularisers import FieldOfExperts
-from course_utils.training import fit, prepare, script_arguments
+from course_utils.training import fit, prepare, script_arguments, script_options
 
 HERE = Path(__file__).resolve().parent
 TRAIN_IMAGES = ("astronaut", "china", "hubble_deep_field", "immunohistochemistry", "retina")
@@ -91,9 +91,7 @@ def main() -> None:
         batch,
         loss_fn,
         optimizer,
-        steps=args.steps,
-        out=args.out,
-        seed=args.seed,
+        **script_options(args),
         data={
             "images": list(TRAIN_IMAGES),
             "preprocessing": "course_utils.to_official_size (shorter side 256, centre crop)",
@@ -116,8 +114,6 @@ def main() -> None:
         },
         validate=validate,
         validate_every=25,
-        budget_minutes=args.budget_minutes,
-        resume=not args.fresh,
         desc="bilevel FoE",
     )
 

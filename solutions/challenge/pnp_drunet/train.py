@@ -28,7 +28,7 @@ import torch
 
 import course_utils as cu
 from course_utils import hqs
-from course_utils.training import fit, prepare, script_arguments
+from course_utils.training import fit, prepare, script_arguments, script_options
 
 HERE = Path(__file__).resolve().parent
 BATCH, PATCH = 16, 64
@@ -72,9 +72,7 @@ def main() -> None:
         batch,
         loss_fn,
         optimizer,
-        steps=args.steps,
-        out=args.out,
-        seed=args.seed,
+        **script_options(args),
         data={
             "training": hqs.training_record(data, batch_size),
             "noise": f"sigma uniform in [0, {hqs.DENOISER_SIGMA_MAX}] per patch, given to the "
@@ -97,9 +95,7 @@ def main() -> None:
         },
         validate=validate,
         validate_every=1000,
-        budget_minutes=args.budget_minutes,
         scheduler=scheduler,
-        resume=not args.fresh,
         desc="DRUNet denoiser",
     )
 

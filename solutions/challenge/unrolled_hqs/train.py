@@ -26,7 +26,7 @@ import torch
 
 import course_utils as cu
 from course_utils import hqs
-from course_utils.training import fit, prepare, script_arguments
+from course_utils.training import fit, prepare, script_arguments, script_options
 
 HERE = Path(__file__).resolve().parent
 BATCH, PATCH = 4, 96
@@ -68,9 +68,7 @@ def main() -> None:
         batch,
         loss_fn,
         optimizer,
-        steps=args.steps,
-        out=args.out,
-        seed=args.seed,
+        **script_options(args),
         data={
             "training": hqs.training_record(data, batch_size),
             "measurements": f"official blur, circular at {patch}x{patch}, plus noise sigma "
@@ -91,9 +89,7 @@ def main() -> None:
         },
         validate=validate,
         validate_every=250,
-        budget_minutes=args.budget_minutes,
         scheduler=scheduler,
-        resume=not args.fresh,
         desc="unrolled HQS",
     )
 

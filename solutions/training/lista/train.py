@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from course_utils.lista import LISTA_LAM, LISTA_LAYERS, SparseCoding, lista_models, nmse_db
-from course_utils.training import fit, prepare, script_arguments
+from course_utils.training import fit, prepare, script_arguments, script_options
 
 HERE = Path(__file__).resolve().parent
 BATCH = 256
@@ -57,9 +57,7 @@ def main() -> None:
         batch,
         loss_fn,
         optimizer,
-        steps=args.steps,
-        out=args.out,
-        seed=args.seed,
+        **script_options(args),
         data={
             "problem": "course_utils.lista.SparseCoding() (m 64, n 128, sparsity 0.1, "
             "sigma 0.005, dictionary seed 0)",
@@ -77,9 +75,7 @@ def main() -> None:
         },
         validate=validate,
         validate_every=500,
-        budget_minutes=args.budget_minutes,
         scheduler=scheduler,
-        resume=not args.fresh,
         desc="LISTA",
     )
 

@@ -32,7 +32,7 @@ from course_utils.tomography import (
     make_ct_physics,
     measure,
 )
-from course_utils.training import fit, prepare, script_arguments
+from course_utils.training import fit, prepare, script_arguments, script_options
 
 HERE = Path(__file__).resolve().parent
 BATCH = 4
@@ -77,9 +77,7 @@ def main() -> None:
         batch,
         loss_fn,
         optimizer,
-        steps=args.steps,
-        out=args.out,
-        seed=args.seed,
+        **script_options(args),
         data={
             "set-up": f"course_utils.tomography: {size} x {size} ellipse phantoms, {CT_ANGLES} "
             f"angles, noise level {CT_NOISE_LEVEL} (fraction of the Shepp-Logan sinogram RMS)",
@@ -104,9 +102,7 @@ def main() -> None:
         },
         validate=validate,
         validate_every=500,
-        budget_minutes=args.budget_minutes,
         scheduler=scheduler,
-        resume=not args.fresh,
         desc="LGD and LPD",
     )
 
