@@ -57,6 +57,18 @@ def test_the_unrolled_submission_beats_the_tv_baseline_on_the_dev_set(tv_dev_psn
     assert sum(g > 0 for g in gains) >= 4, gains
 
 
+def test_load_submission_imports_the_folders_own_modules_as_the_scorer_does(tmp_path):
+    (tmp_path / "helpers_for_this_test.py").write_text(
+        "def reconstruct(y, physics):\n    return y\n"
+    )
+    (tmp_path / "submission.py").write_text(
+        "from helpers_for_this_test import reconstruct\n\n\n"
+        "def load_reconstructor(folder):\n    return reconstruct\n"
+    )
+    y = torch.ones(1, 3, 4, 4)
+    assert rules.load_submission(tmp_path)(y, None) is y
+
+
 def test_load_submission_names_what_is_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="submission.py"):
         rules.load_submission(tmp_path)

@@ -95,14 +95,19 @@ def load_submission(folder: str | Path):
     """``reconstruct(y, physics)`` of the submission in ``folder``, imported into this process.
 
     No sandbox and no limits: only for trusted code (the course's references, your own). The
-    scorer runs submissions in a separate, sandboxed worker instead.
+    scorer runs submissions in a separate, sandboxed worker instead (``worker.run``); as there,
+    the folder goes first on ``sys.path``, so ``submission.py`` can import its own modules.
+    Unlike there, the global torch seed is left alone.
     """
     import importlib.util
+    import sys
 
-    folder = Path(folder)
+    folder = Path(folder).resolve()
     entry = folder / ENTRY_POINT
     if not entry.is_file():
         raise FileNotFoundError(f"{entry} not found: a submission folder holds {ENTRY_POINT}.")
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
     spec = importlib.util.spec_from_file_location(f"submission_{folder.name}", entry)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
