@@ -257,7 +257,9 @@ TRAIN_SCALES = (1, 2)
 
 
 def training_patches(patch: int, n: int, seed: int):
-    """The references' training patches: ``challenge_patches("fit")`` at :data:`TRAIN_SCALES`."""
+    """The references' training patches ``(3, patch, patch)``: ``challenge_patches("fit")`` (the
+    15 training photographs) at :data:`TRAIN_SCALES`. Not ``cu.training_patches``, which draws
+    from the five ``"train"`` images of Day 1."""
     return challenge_patches("fit", patch, n, seed, TRAIN_SCALES)
 
 
