@@ -259,7 +259,7 @@ TRAIN_SCALES = (1, 2)
 def training_patches(patch: int, n: int, seed: int):
     """The references' training patches ``(3, patch, patch)``: ``challenge_patches("fit")`` (the
     15 training photographs) at :data:`TRAIN_SCALES`. Not ``cu.training_patches``, which draws
-    from the five ``"train"`` images of Day 1."""
+    from the 11 images of the ``"train"`` split, at their stored size."""
     return challenge_patches("fit", patch, n, seed, TRAIN_SCALES)
 
 
