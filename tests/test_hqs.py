@@ -68,6 +68,9 @@ def test_measured_patches_have_the_official_blur_and_noise():
     assert y.shape == x.shape and torch.equal(y, y2)
     noise = y - cu.fft_blur(x, cu.kernel_spectrum((64, 64)))
     assert abs(float(noise.std()) - cu.NOISE_SIGMA) < 0.001
+    scale = torch.tensor([1.0, 0.5, 2.0, 0.0])
+    y3, _ = hqs.measure_patches(x, torch.Generator().manual_seed(1), noise_scale=scale)
+    torch.testing.assert_close(y3 - y, (y - physics.A(x)) * (scale.view(4, 1, 1, 1) - 1))
 
 
 def test_the_validation_set_is_fixed():
@@ -82,35 +85,85 @@ def test_the_networks_have_the_documented_sizes():
     assert cu.n_params(hqs.unrolled_hqs()) == 351_132
 
 
-def test_channelwise_priors_see_each_channel_alone():
+def test_the_opponent_transform_is_invertible_and_keeps_the_noise_white():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 8, 8, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(hqs.from_opponent(hqs.to_opponent(x)), x)
+    c = hqs.to_opponent(x)
+    assert float(c.min()) >= 0 and float(c.max()) <= 1  # images in [0, 1] stay in [0, 1]
+    m = hqs.OPPONENT.double()
+    cov = m @ m.T  # the covariance of M n for white n on R, G, B, divided by σ²
+    torch.testing.assert_close(cov, torch.diag(m.norm(dim=1) ** 2))  # independent channels
+    noise = 0.03 * torch.randn(1, 3, 256, 256, generator=g, dtype=torch.float64)
+    stds = (hqs.to_opponent(noise) - hqs.OPPONENT_OFFSET.double().view(1, 3, 1, 1)).std((0, 2, 3))
+    torch.testing.assert_close(stds, 0.03 * m.norm(dim=1), rtol=0.02, atol=0)
+
+
+def test_the_opponent_transform_commutes_with_the_blur_and_the_data_step():
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    physics = cu.make_physics(img_size=(3, 32, 32), dtype=torch.float64)
+    torch.testing.assert_close(hqs.to_opponent(physics.A(x)), physics.A(hqs.to_opponent(x)))
+    z = physics.prox_l2(hqs.to_opponent(x), hqs.to_opponent(y), 2.0)
+    torch.testing.assert_close(hqs.to_opponent(physics.prox_l2(x, y, 2.0)), z)
+
+
+def test_channelwise_priors_see_each_opponent_channel_alone():
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     prior = hqs.small_drunet(nc=(4, 8, 8, 8))
     x = torch.rand(2, 3, 16, 16, generator=g)
     sigma = torch.tensor([0.05, 0.1])
+    norms = hqs.OPPONENT.norm(dim=1)
     with torch.no_grad():
         out = prior(x, sigma)
-        for b in range(2):
-            for c in range(3):
-                alone = prior.denoiser(x[b : b + 1, c : c + 1], sigma[b : b + 1])
-                torch.testing.assert_close(out[b, c], alone[0, 0], atol=1e-6, rtol=1e-5)
-        changed = x.clone()
-        changed[:, 0] = 1 - changed[:, 0]  # another red channel leaves green and blue alone
-        out2 = prior(changed, sigma)
-    assert torch.equal(out2[:, 1:], out[:, 1:]) and not torch.allclose(out2[:, 0], out[:, 0])
-    # the plausible slip, channels folded into the batch in the wrong order, would mix them:
-    wrong = prior.denoiser(x.transpose(0, 1).reshape(6, 1, 16, 16), sigma.repeat(3))
-    assert not torch.allclose(wrong.reshape(2, 3, 16, 16), out, atol=1e-3)
+        c = hqs.to_opponent(x)
+        alone = torch.stack(
+            [
+                torch.cat(
+                    [
+                        prior.denoiser(c[b : b + 1, k : k + 1], sigma[b : b + 1] * norms[k])
+                        for k in range(3)
+                    ],
+                    dim=1,
+                )[0]
+                for b in range(2)
+            ]
+        )
+        torch.testing.assert_close(out, hqs.from_opponent(alone), atol=1e-6, rtol=1e-5)
+        # the plausible slip, the noise level not scaled to each channel, changes the output:
+        unscaled = prior.denoiser(c.reshape(6, 1, 16, 16), sigma.repeat_interleave(3))
+        assert not torch.allclose(hqs.from_opponent(unscaled.reshape(c.shape)), out, atol=1e-4)
+        rgb = hqs.Channelwise(prior.denoiser, opponent=False)(x, sigma)  # R, G, B alone
+        torch.testing.assert_close(
+            rgb,
+            prior.denoiser(x.reshape(6, 1, 16, 16), sigma.repeat_interleave(3)).reshape(x.shape),
+        )
+        gray = prior(x[:, :1], sigma)  # one channel: the denoiser itself
+        torch.testing.assert_close(gray, prior.denoiser(x[:, :1], sigma))
+    with pytest.raises(ValueError, match="1 \\(gray\\) or 3"):
+        prior(x[:, :2], sigma)
 
 
-def test_a_training_batch_is_one_channel_of_each_patch():
-    data = hqs.training_patches(16, 8, seed=0)
-    x = hqs.training_batch(data, 1, 4, torch.Generator().manual_seed(3))
-    again = hqs.training_batch(data, 1, 4, torch.Generator().manual_seed(3))
-    assert x.shape == (4, 1, 16, 16) and torch.equal(x, again)
-    for i in range(4):
-        patch = data[4 + i]
-        assert any(torch.equal(x[i, 0], patch[c]) for c in range(3))
+def test_a_training_batch_is_one_opponent_channel_of_each_patch():
+    data = hqs.training_patches(16, 64, seed=0)
+    norms = hqs.OPPONENT.norm(dim=1)
+    seen_gray = seen_colour = False
+    for step in range(16):
+        x, scale = hqs.training_batch(data, step, 4, torch.Generator().manual_seed(step))
+        again, _ = hqs.training_batch(data, step, 4, torch.Generator().manual_seed(step))
+        assert x.shape == (4, 1, 16, 16) and scale.shape == (4,) and torch.equal(x, again)
+        for i in range(4):
+            patch = data[4 * step + i]
+            c = hqs.to_opponent(patch[None])[0]
+            (k,) = [k for k in range(3) if torch.equal(x[i, 0], c[k])]
+            assert float(scale[i]) == float(norms[k])
+            if torch.equal(patch[0], patch[1]) and torch.equal(patch[1], patch[2]):
+                assert k == 0  # a gray patch gives its luminance, not a constant 1/2
+                seen_gray = True
+            else:
+                seen_colour = True
+    assert seen_gray and seen_colour
 
 
 def test_pnp_dpir_is_deepinvs_dpir_and_takes_other_iteration_counts():

@@ -1,9 +1,11 @@
 """Measure the Lipschitz-type constants that plug-and-play convergence theorems ask of the denoiser.
 
-At one-channel validation patches (``course_utils.hqs.validation_set``, never the dev set) plus
+At colour validation patches (``course_utils.hqs.validation_set``, never the dev set) plus
 noise at each level σ_k of DPIR's schedule, deepinv's ``JacobianSpectralNorm`` (a power method on
 Jacobian-vector products; a Rayleigh quotient, so a lower estimate of the norm at that point)
-gives, per level, the largest over the patches of
+gives, per level, the largest over the patches of these norms for the denoiser DPIR applies,
+f = ``hqs.Channelwise`` (the one-channel DRUNet on each opponent colour channel, told σ_k times
+the channel's row norm, and back to RGB):
 
 * ‖J(2f − I)‖: at most 1 for a firmly non-expansive f (Pesquet et al. 2021);
 * ‖J(I − f)‖: the residual's Lipschitz constant, ε in Ryu et al. (2019);
@@ -34,7 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=HERE / "pnp_drunet.safetensors")
     parser.add_argument("--out", type=Path, default=HERE / "jacobian.json")
-    parser.add_argument("--patches", type=int, default=12)
+    parser.add_argument("--patches", type=int, default=4)
     parser.add_argument("--power-iterations", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -43,7 +45,7 @@ def main() -> None:
     for p in denoiser.parameters():
         p.requires_grad_(False)
     x, _, _ = hqs.validation_set()
-    x = x.reshape(-1, 1, *x.shape[2:])[: args.patches]
+    x = x[: args.patches]
     # eval_mode=True fails on this network in deepinv 0.5.0 ("can't detach views in-place")
     norm = dinv.loss.JacobianSpectralNorm(max_iter=args.power_iterations, tol=1e-5)
     t0, levels = time.perf_counter(), []
@@ -60,7 +62,7 @@ def main() -> None:
     record = {
         "command": f"python solutions/challenge/pnp_drunet/jacobian.py --threads {args.threads}",
         "weights sha256": hashlib.sha256(args.weights.read_bytes()).hexdigest(),
-        "patches": f"the first {args.patches} one-channel patches of hqs.validation_set(), plus "
+        "patches": f"the first {args.patches} colour patches of hqs.validation_set(), plus "
         "noise sigma_k (generator seed k)",
         "power iterations": args.power_iterations,
         "seconds": round(time.perf_counter() - t0, 1),

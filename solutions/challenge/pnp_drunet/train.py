@@ -4,18 +4,19 @@
 
 with f_θ a small DRUNet (``course_utils.hqs.small_drunet``: deepinv's DRUNet at four scales of
 16 to 128 channels, the noise level as an extra input channel, one image channel: it denoises
-each colour channel alone). The denoiser never sees the
-blur: the submission plugs it into DPIR (``course_utils.hqs.pnp_dpir``, half-quadratic splitting
+each opponent colour channel alone, ``course_utils.hqs.Channelwise``). The denoiser never sees
+the blur: the submission plugs it into DPIR (``course_utils.hqs.pnp_dpir``, half-quadratic splitting
 with a decreasing σ_k), and the validation number is what it is trained for: DPIR's deblurring
 PSNR on patches of the held-out last quarter of the training photographs
 (``course_utils.hqs.validation_set``), never the dev set. Data: patches of the challenge's 15
 training photographs (``cu.challenge_patches("fit")``, at the official scale and at twice it,
-with flips and rotations), one colour channel of each (``course_utils.hqs.training_batch``). Adam,
+with flips and rotations), one opponent colour channel of each (the luminance or a colour
+difference; ``course_utils.hqs.training_batch``). Adam,
 cosine schedule to 0; the patches of step s are items s·B … s·B + B - 1 of a seeded
 ``PatchDataset`` and σ and the noise come from a generator seeded by the step, so a stopped run
 resumes on the same data.
 
-Run (about 30 minutes on 2 CPU cores; the record ``pnp_drunet.json`` says how it went)::
+Run (about 37 minutes on 2 CPU cores; the record ``pnp_drunet.json`` says how it went)::
 
     python solutions/challenge/pnp_drunet/train.py --threads 2
 """
@@ -35,7 +36,7 @@ BATCH, PATCH = 16, 64
 
 
 def main() -> None:
-    parser = script_arguments(__doc__.splitlines()[0], HERE / "pnp_drunet.safetensors", 20000)
+    parser = script_arguments(__doc__.splitlines()[0], HERE / "pnp_drunet.safetensors", 24000)
     parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args()
     prepare(args)
@@ -51,7 +52,7 @@ def main() -> None:
 
     def batch(step):
         g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
-        x = hqs.training_batch(data, step, batch_size, g)
+        x, _ = hqs.training_batch(data, step, batch_size, g)
         sigma = hqs.DENOISER_SIGMA_MAX * torch.rand(batch_size, generator=g)
         return x, x + sigma.view(-1, 1, 1, 1) * torch.randn(x.shape, generator=g), sigma
 
@@ -84,7 +85,8 @@ def main() -> None:
         config={
             "model": "course_utils.hqs.small_drunet()",
             "channels": list(hqs.DRUNET_CHANNELS),
-            "image channels": "one: each colour channel denoised alone",
+            "image channels": "one: each opponent colour channel (course_utils.hqs.to_opponent) "
+            "denoised alone",
             "residual blocks per scale": 1,
             "parameters": cu.n_params(model),
             "scheme": "course_utils.hqs.pnp_dpir: deepinv's DPIR, 8 HQS iterations",

@@ -27,7 +27,11 @@ import course_utils as cu
 from course_utils import hqs
 
 HERE = Path(__file__).resolve().parent
-GRID = {"n_iter": [8, 12, 16, 24], "start": [hqs.DPIR_START, 0.1, 0.06], "lamb": [0.1, 0.23, 0.5]}
+GRID = {
+    "n_iter": [8, 12, 16, 24],
+    "start": [hqs.DPIR_START, 0.1, 0.06],
+    "lamb": [0.1, 0.15, 0.23, 0.3, 0.4, 0.5],
+}
 
 
 def main() -> None:
