@@ -50,7 +50,7 @@ def test_the_bilevel_submission_beats_the_tv_baseline_on_the_dev_set(tv_dev_psnr
 
 
 def test_the_unrolled_submission_beats_the_tv_baseline_on_the_dev_set(tv_dev_psnr):
-    """Its README's claims: +0.32 dB mean PSNR (asserted: 0.2), better on 4 of the 5 images,
+    """Its README's claims: +0.41 dB mean PSNR (asserted: 0.2), better on 4 of the 5 images,
     at most 10 MB, the dev set in well under a minute."""
     gains = gains_over_tv("unrolled_hqs", tv_dev_psnr, max_mb=10, max_seconds=30)
     assert sum(gains) / len(gains) >= 0.2, gains
@@ -78,11 +78,11 @@ def test_load_submission_names_what_is_missing(tmp_path):
 
 
 def test_the_plug_and_play_submission_beats_the_tv_baseline_on_the_dev_set(tv_dev_psnr):
-    """Its README's claims: +1.18 dB mean PSNR (asserted: 1.0), better on all 5 images, at most
-    10 MB, the dev set in well under a minute."""
+    """Its README's claims and the course's target: +2.13 dB mean PSNR (asserted: 2.0), better
+    on all 5 images by at least 1 dB, at most 10 MB, the dev set in well under a minute."""
     gains = gains_over_tv("pnp_drunet", tv_dev_psnr, max_mb=10, max_seconds=30)
-    assert sum(gains) / len(gains) >= 1.0, gains
-    assert all(g > 0 for g in gains), gains
+    assert sum(gains) / len(gains) >= 2.0, gains
+    assert all(g > 1.0 for g in gains), gains
 
 
 def pnp_record(name: str, script: str) -> dict:
@@ -106,8 +106,8 @@ def test_the_plug_and_play_schedule_is_the_best_of_its_grid_for_the_shipped_weig
 
 def test_the_plug_and_play_denoiser_is_not_non_expansive_as_its_card_says():
     """jacobian.json (lower estimates of Jacobian norms) belongs to the shipped weights, and
-    every level shows ||J(2f - I)|| > 3 and ||J(I - f)||, ||J(f)|| > 1."""
+    every level shows ||J(2f - I)|| > 2.5 and ||J(I - f)||, ||J(f)|| > 1."""
     record = pnp_record("jacobian.json", "jacobian.py")
     levels = record["largest over the patches, per level"]
     assert len(levels) == 8
-    assert all(r["2f - I"] > 3 and r["I - f"] > 1 and r["f"] > 1 for r in levels), levels
+    assert all(r["2f - I"] > 2.5 and r["I - f"] > 1 and r["f"] > 1 for r in levels), levels

@@ -2,12 +2,13 @@
 
     x_0 = Aᵀy,   z_k = (AᵀA + I/η_k)⁻¹ (Aᵀy + x_k / η_k),   x_{k+1} = f(z_k, σ_k),   k < 8
 
-deepinv's DPIR schedule (σ_k log-spaced from 49/255 down to the noise level 0.03, η_k =
-(σ_k / 0.03)² / 0.23) around a small DRUNet ``f(·, σ)``, applied to each colour channel alone,
-trained for Gaussian denoising alone by ``train.py`` in this folder, on the challenge's training
-photographs only: the denoiser never saw the blur (see README.md). The schedule is read from
-``schedule.json``, where ``tune_schedule.py`` recorded the best of a grid on the validation
-patches (DPIR's published one).
+DPIR's schedule (σ_k log-spaced from 49/255 down to the noise level 0.03, η_k =
+(σ_k / 0.03)² / λ) around a small DRUNet ``f(·, σ)``, applied to each opponent colour channel
+alone (``course_utils.hqs.Channelwise``), trained for Gaussian denoising alone by ``train.py``
+in this folder, on the challenge's training photographs only: the denoiser never saw the blur
+(see README.md). The schedule (K, σ_1, λ) is read from ``schedule.json``, where
+``tune_schedule.py`` recorded the best of a grid on the validation patches (K = 8, σ_1 = 49/255
+as published, λ = 0.3 instead of the published 0.23).
 
 Score it on the dev set with::
 
