@@ -13,7 +13,8 @@ data step exactly with two FFTs. The references differ in the prior step f_k:
 * :func:`pnp_dpir`: one denoiser ``f(·, σ)`` trained for Gaussian denoising alone (it never
   sees the operator), plugged into the schedule of DPIR (Zhang et al. 2021, deepinv's
   ``optim.DPIR``): 8 iterations, σ_k log-spaced from 49/255 down to the noise level σ, and
-  η_k = (σ_k / σ)² / 0.23, here with :func:`small_drunet` trained by the course.
+  η_k = (σ_k / σ)² / λ (published λ = 0.23; the submission reads its own from
+  ``schedule.json``), here with :func:`small_drunet` trained by the course.
 
 Both priors are one-channel networks applied to each opponent colour channel alone
 (:class:`Channelwise`: the luminance and two colour differences, an orthogonal transform that
@@ -55,6 +56,8 @@ OPPONENT = torch.tensor([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0, -1 / 2], [1 / 4, -1 /
 """``(3, 3)``: the rows give the opponent colour channels of an RGB pixel, the luminance
 (R + G + B)/3 and the colour differences (R − B)/2 and (R − 2G + B)/4. The rows are orthogonal,
 so white noise σ on R, G, B becomes independent white noise σ·‖row‖ on each channel."""
+OPPONENT_NOISE = OPPONENT.norm(dim=1)
+"""``(3,)``: the factor ‖row‖ by which each opponent channel scales white noise on R, G, B."""
 OPPONENT_OFFSET = torch.tensor([0.0, 0.5, 0.5])
 """Added to the colour differences, so that every opponent channel of an image in [0, 1]
 lies in [0, 1]."""
@@ -101,7 +104,7 @@ class Channelwise(torch.nn.Module):
             sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1)
             if sigma.numel() == 1:
                 sigma = sigma.expand(b)
-            scale = OPPONENT.to(x).norm(dim=1) if opponent else torch.ones(c).to(x)
+            scale = OPPONENT_NOISE.to(x) if opponent else torch.ones(c).to(x)
             sigma = (sigma.reshape(b, 1) * scale.view(1, c)).reshape(b * c)
         channels = to_opponent(x) if opponent else x
         out = self.denoiser(channels.reshape(b * c, 1, *x.shape[2:]), sigma).reshape(x.shape)
@@ -163,9 +166,9 @@ def check_stepsizes(model: dinv.optim.BaseOptim) -> None:
 
 
 def small_drunet(nc: tuple[int, int, int, int] = DRUNET_CHANNELS, nb: int = 1):
-    """deepinv's DRUNet denoiser ``f(x, σ)`` at a CPU size, one channel, applied to each channel
-    alone (:class:`Channelwise`; untrained; 574,896 parameters with the defaults); image sides
-    must be divisible by 8."""
+    """deepinv's DRUNet denoiser ``f(x, σ)`` at a CPU size, one channel, applied to each opponent
+    colour channel alone (:class:`Channelwise`; untrained; 574,896 parameters with the
+    defaults); image sides must be divisible by 8."""
     return Channelwise(dinv.models.DRUNet(1, 1, nc=list(nc), nb=nb, pretrained=None))
 
 
@@ -322,14 +325,14 @@ def training_batch(
     """Items ``step·B … step·B + B - 1`` of ``data`` (a ``PatchDataset`` of RGB patches
     ``(3, p, p)``), one opponent channel of each (:func:`to_opponent`) drawn with ``generator``
     (the luminance for a gray patch, whose colour differences are constant): ``(B, 1, p, p)``,
-    and ``(B,)`` the norm of each drawn channel's row of :data:`OPPONENT`, the factor by which
-    that channel scales noise on R, G and B. The batch depends only on the step."""
+    and ``(B,)`` each drawn channel's :data:`OPPONENT_NOISE`, the factor by which it scales
+    noise on R, G and B. The batch depends only on the step."""
     x = torch.stack([data[step * batch_size + i] for i in range(batch_size)])
     gray = (x[:, 0] == x[:, 1]).flatten(1).all(1) & (x[:, 1] == x[:, 2]).flatten(1).all(1)
     channel = torch.randint(0, 3, (batch_size,), generator=generator)
     channel = torch.where(gray, torch.zeros_like(channel), channel)
     rows = torch.arange(batch_size)
-    return to_opponent(x)[rows, channel][:, None], OPPONENT.norm(dim=1)[channel]
+    return to_opponent(x)[rows, channel][:, None], OPPONENT_NOISE[channel]
 
 
 def training_record(data, batch_size: int) -> str:

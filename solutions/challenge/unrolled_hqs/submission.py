@@ -3,7 +3,7 @@
     x_0 = Aᵀy,   z_k = (AᵀA + I/η_k)⁻¹ (Aᵀy + x_k / η_k),   x_{k+1} = f_k(z_k),   k < K
 
 The data step is exact (two FFTs, the official operator), the prior steps f_k are K small
-residual CNNs, each applied to every colour channel alone, and the η_k are learned
+residual CNNs, each applied to every opponent colour channel alone, and the η_k are learned
 (``course_utils.hqs.unrolled_hqs``), trained end to end by ``train.py`` in this folder on the
 challenge's training photographs only (see README.md).
 
