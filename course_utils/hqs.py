@@ -1,6 +1,6 @@
-"""Half-quadratic splitting (HQS) for the challenge: the two learned reference submissions.
+"""Half-quadratic splitting (HQS) for the challenge: the three learned reference submissions.
 
-Both alternate an exact data step with a learned prior step (deepinv's ``optim.HQS``):
+All alternate an exact data step with a learned prior step (deepinv's ``optim.HQS``):
 
     z_k     = prox_{η_k F}(x_k) = (AᵀA + I/η_k)⁻¹ (Aᵀy + x_k / η_k),   F(x) = ½‖Ax - y‖²
     x_{k+1} = f_k(z_k)
@@ -9,22 +9,24 @@ started from x_0 = Aᵀy. For the circular blur of the challenge ``BlurFFT.prox_
 data step exactly with two FFTs. The references differ in the prior step f_k:
 
 * :func:`unrolled_hqs`: K small residual CNNs (deepinv's ``DnCNN``), one per iteration, and
-  the step sizes η_k, trained end to end on the official operator;
+  the step sizes η_k, trained end to end on the official operator from scratch;
 * :func:`pnp_dpir`: one denoiser ``f(·, σ)`` trained for Gaussian denoising alone (it never
   sees the operator), plugged into the schedule of DPIR (Zhang et al. 2021, deepinv's
   ``optim.DPIR``): 8 iterations, σ_k log-spaced from 49/255 down to the noise level σ, and
   η_k = (σ_k / σ)² / λ (published λ = 0.23; the submission reads its own from
-  ``schedule.json``), here with :func:`small_drunet` trained by the course.
+  ``schedule.json``), here with :func:`small_drunet` trained by the course;
+* :func:`unfolded_dpir`: the same iterations with the denoiser and the schedule (η_k, σ_k)
+  then trained together end to end on the operator, started from the plug-and-play weights.
 
-Both priors are one-channel networks applied to each opponent colour channel alone
-(:class:`Channelwise`: the luminance and two colour differences, an orthogonal transform that
-commutes with the blur and keeps the noise white): eight of the 15 training photographs are
-gray, and a three-channel unrolled network trained on them beat TV on gray copies of unseen
-photographs but lost to it on the colour originals. On the validation patches the opponent
-channels were worth 1.2 dB to DPIR with the same denoiser, against R, G and B alone. Images
-``(B, C, H, W)`` in [0, 1] (C = 3 for the challenge, 1 in training); noise levels σ are standard
-deviations in the same units; ``physics`` is :func:`course_utils.physics.make_physics` at the
-images' size (a ``BlurFFT``, whose ``prox_l2`` is the exact data step).
+All priors are one-channel networks applied to each opponent colour channel alone
+(:class:`course_utils.colour.Channelwise`: the luminance and two colour differences): eight of
+the 15 training photographs are gray, and a three-channel unrolled network trained on them beat
+TV on gray copies of unseen photographs but lost to it on the colour originals. On the
+validation patches the opponent channels were worth 1.2 dB to DPIR with the same denoiser,
+against R, G and B alone. Images ``(B, C, H, W)`` in [0, 1] (C = 3 for the challenge, 1 in
+training); noise levels σ are standard deviations in the same units; ``physics`` is
+:func:`course_utils.physics.make_physics` at the images' size (a ``BlurFFT``, whose
+``prox_l2`` is the exact data step).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from safetensors.torch import load_file, load_model
 from torch import Tensor
 
 from .baseline import tv_reconstruct
+from .colour import OPPONENT_NOISE, Channelwise, to_opponent
 from .data import challenge_patches
 from .metrics import psnr
 from .physics import NOISE_SIGMA, make_physics
@@ -50,65 +53,6 @@ DRUNET_CHANNELS = (16, 32, 64, 128)
 DENOISER_SIGMA_MAX = 0.2
 """The plug-and-play denoiser is trained on noise levels in [0, DENOISER_SIGMA_MAX]: DPIR's
 schedule starts at 49/255 ≈ 0.192."""
-
-
-OPPONENT = torch.tensor([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]])
-"""``(3, 3)``: the rows give the opponent colour channels of an RGB pixel, the luminance
-(R + G + B)/3 and the colour differences (R − B)/2 and (R − 2G + B)/4. The rows are orthogonal,
-so white noise σ on R, G, B becomes independent white noise σ·‖row‖ on each channel."""
-OPPONENT_NOISE = OPPONENT.norm(dim=1)
-"""``(3,)``: the factor ‖row‖ by which each opponent channel scales white noise on R, G, B."""
-OPPONENT_OFFSET = torch.tensor([0.0, 0.5, 0.5])
-"""Added to the colour differences, so that every opponent channel of an image in [0, 1]
-lies in [0, 1]."""
-
-
-def to_opponent(x: Tensor) -> Tensor:
-    """The opponent channels ``(B, 3, H, W)`` of RGB images ``x`` ``(B, 3, H, W)``."""
-    m, off = OPPONENT.to(x), OPPONENT_OFFSET.to(x)
-    return torch.einsum("ij,bjhw->bihw", m, x) + off.view(1, 3, 1, 1)
-
-
-def from_opponent(c: Tensor) -> Tensor:
-    """The inverse of :func:`to_opponent`."""
-    m, off = OPPONENT.to(c), OPPONENT_OFFSET.to(c)
-    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(m), c - off.view(1, 3, 1, 1))
-
-
-class Channelwise(torch.nn.Module):
-    """A one-channel denoiser ``f(x, σ)`` applied to each channel alone (the channels go into
-    the batch): for colour images ``x`` ``(B, 3, H, W)`` to each opponent channel
-    (:func:`to_opponent`), with noise level σ·‖row‖ for its row of :data:`OPPONENT`, then back
-    to RGB; for one-channel images ``(B, 1, H, W)`` to ``x`` itself. σ (noise standard
-    deviation) is a float or a tensor ``(B,)``, or ``None`` for a denoiser that ignores it
-    (DnCNN). Same shape out. ``opponent=False`` denoises R, G and B alone instead (for
-    comparison).
-
-    The blur acts on every channel alike, and the opponent transform is linear with orthogonal
-    rows, so it commutes with the blur and keeps the noise white: each opponent channel is a
-    one-channel deblurring problem of its own, and the colour differences of a photograph are
-    much smoother than R, G or B, which a one-channel prior then exploits.
-    """
-
-    def __init__(self, denoiser: torch.nn.Module, opponent: bool = True):
-        super().__init__()
-        self.denoiser = denoiser
-        self.opponent = opponent
-
-    def forward(self, x: Tensor, sigma=None) -> Tensor:
-        b, c = x.shape[:2]
-        if c not in (1, 3):
-            raise ValueError(f"expected 1 (gray) or 3 (RGB) channels, got shape {tuple(x.shape)}.")
-        opponent = self.opponent and c == 3
-        if sigma is not None:
-            sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1)
-            if sigma.numel() == 1:
-                sigma = sigma.expand(b)
-            scale = OPPONENT_NOISE.to(x) if opponent else torch.ones(c).to(x)
-            sigma = (sigma.reshape(b, 1) * scale.view(1, c)).reshape(b * c)
-        channels = to_opponent(x) if opponent else x
-        out = self.denoiser(channels.reshape(b * c, 1, *x.shape[2:]), sigma).reshape(x.shape)
-        return from_opponent(out) if opponent else out
 
 
 def unrolled_hqs(
@@ -170,6 +114,16 @@ def small_drunet(nc: tuple[int, int, int, int] = DRUNET_CHANNELS, nb: int = 1):
     colour channel alone (:class:`Channelwise`; untrained; 574,896 parameters with the
     defaults); image sides must be divisible by 8."""
     return Channelwise(dinv.models.DRUNet(1, 1, nc=list(nc), nb=nb, pretrained=None))
+
+
+def check_drunet_size(y: Tensor) -> None:
+    """Raise, with the fix, unless the sides of ``y`` ``(B, C, H, W)`` are divisible by 8, as
+    DRUNet's three downsamplings need."""
+    if y.shape[-2] % 8 or y.shape[-1] % 8:
+        raise ValueError(
+            f"DRUNet needs image sides divisible by 8, got {tuple(y.shape[-2:])}: pad the "
+            "measurement (circularly, as the blur) and crop the output."
+        )
 
 
 DPIR_ITERS = 8
@@ -241,6 +195,18 @@ def load_unrolled_hqs(weights: str | Path) -> dinv.optim.BaseOptim:
     return model.eval()
 
 
+def _small_drunet_shape(state: dict, prefix: str) -> tuple[tuple[int, ...], int]:
+    """The channels and residual blocks per scale of the :func:`small_drunet` whose weights are
+    the keys ``prefix + "denoiser.…"`` of ``state``."""
+    d = prefix + "denoiser."
+    nb = sum(k.startswith(d + "m_down1.") and k.endswith("res.0.weight") for k in state)
+    nc = (  # each scale: nb residual blocks, then the strided convolution down
+        state[d + "m_head.weight"].shape[0],
+        *(state[f"{d}m_down{i}.{nb}.weight"].shape[0] for i in (1, 2, 3)),
+    )
+    return nc, nb
+
+
 def load_small_drunet(weights: str | Path) -> Channelwise:
     """:func:`small_drunet` with the weights of ``weights``, its channels read from the weight
     shapes; in eval mode."""
@@ -250,14 +216,76 @@ def load_small_drunet(weights: str | Path) -> Channelwise:
             f"{weights} holds no small_drunet weights (no denoiser.m_head.weight): write them "
             "with save_model(hqs.small_drunet(...), path)."
         )
-    nb = sum(k.startswith("denoiser.m_down1.") and k.endswith("res.0.weight") for k in state)
-    nc = (  # each scale: nb residual blocks, then the strided convolution down
-        state["denoiser.m_head.weight"].shape[0],
-        *(state[f"denoiser.m_down{i}.{nb}.weight"].shape[0] for i in (1, 2, 3)),
-    )
-    denoiser = small_drunet(nc, nb)
+    denoiser = small_drunet(*_small_drunet_shape(state, ""))
     load_model(denoiser, str(weights))
     return denoiser.eval()
+
+
+class LogSigma(torch.nn.Module):
+    """``denoiser(x, exp(s))``: a denoiser called with the logarithm ``s`` of its noise level
+    (a float or a tensor), so that a learned noise level stays positive."""
+
+    def __init__(self, denoiser: torch.nn.Module):
+        super().__init__()
+        self.denoiser = denoiser
+
+    def forward(self, x: Tensor, log_sigma) -> Tensor:
+        return self.denoiser(x, torch.exp(torch.as_tensor(log_sigma, dtype=x.dtype)))
+
+
+def unfolded_dpir(
+    denoiser: torch.nn.Module,
+    sigma: float = NOISE_SIGMA,
+    n_iter: int = DPIR_ITERS,
+    start: float = DPIR_START,
+    lamb: float = DPIR_LAMBDA,
+) -> dinv.optim.BaseOptim:
+    """DPIR unfolded (deep unfolding, as in Zhang et al.'s USRNet): the K iterations of
+    :func:`pnp_dpir` around one shared ``denoiser(x, σ)``, with the schedule made trainable:
+    the step sizes η_k and the logarithms of the noise levels σ_k (:class:`LogSigma`), started
+    at :func:`dpir_schedule`. Trained end to end on the operator, with the denoiser's weights,
+    it is an unrolled network; untrained it computes what :func:`pnp_dpir` computes. Call it as
+    ``model(y, physics)``. The step sizes are plain parameters: :func:`check_stepsizes` says
+    whether training kept them positive; :func:`unfolded_schedule` reads the learned σ_k."""
+    sigmas, etas, n_iter = dpir_schedule(sigma, n_iter, start, lamb)
+    return dinv.optim.HQS(
+        data_fidelity=dinv.optim.L2(),
+        prior=dinv.optim.PnP(LogSigma(denoiser)),
+        stepsize=etas.tolist(),
+        g_param=sigmas.log().tolist(),
+        max_iter=n_iter,
+        unfold=True,
+        trainable_params=["stepsize", "g_param"],
+        early_stop=False,
+    )
+
+
+def unfolded_schedule(model: dinv.optim.BaseOptim) -> dict[str, list[float]]:
+    """The schedule of an :func:`unfolded_dpir` model, in iteration order: ``{"sigma": σ_k,
+    "stepsize": η_k}`` (noise levels in image units)."""
+    log_sigmas = [float(s.detach()) for s in model.params_algo["g_param"]]
+    return {
+        "sigma": [float(torch.tensor(s).exp()) for s in log_sigmas],
+        "stepsize": stepsizes(model),
+    }
+
+
+def load_unfolded_dpir(weights: str | Path) -> dinv.optim.BaseOptim:
+    """:func:`unfolded_dpir` with the weights of ``weights`` (written by ``save_model``): the
+    denoiser's channels and K read from the weight shapes, the learned schedule from the
+    weights; in eval mode."""
+    state = load_file(str(weights))
+    prefix = "prior.0.denoiser.denoiser."
+    n_iter = sum(k.startswith("init_params_algo.g_param.") for k in state)
+    if prefix + "denoiser.m_head.weight" not in state or n_iter < 2:
+        raise ValueError(
+            f"{weights} holds no unfolded_dpir weights (no {prefix}denoiser.m_head.weight or "
+            "fewer than two g_param): write them with save_model(hqs.unfolded_dpir(...), path)."
+        )
+    model = unfolded_dpir(small_drunet(*_small_drunet_shape(state, prefix)), n_iter=n_iter)
+    load_model(model, str(weights))
+    check_stepsizes(model)
+    return model.eval()
 
 
 def measure_patches(

@@ -6,9 +6,10 @@ import deepinv as dinv
 import pytest
 import torch
 from deepinv.optim.dpir import get_DPIR_params as dinv_dpir_params
+from safetensors.torch import save_model
 
 import course_utils as cu
-from course_utils import hqs
+from course_utils import colour, hqs
 
 
 def data_step_residual(z, x, y, physics, eta):
@@ -88,14 +89,16 @@ def test_the_networks_have_the_documented_sizes():
 def test_the_opponent_transform_is_invertible_and_keeps_the_noise_white():
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 8, 8, generator=g, dtype=torch.float64)
-    torch.testing.assert_close(hqs.from_opponent(hqs.to_opponent(x)), x)
+    torch.testing.assert_close(colour.from_opponent(hqs.to_opponent(x)), x)
     c = hqs.to_opponent(x)
     assert float(c.min()) >= 0 and float(c.max()) <= 1  # images in [0, 1] stay in [0, 1]
-    m = hqs.OPPONENT.double()
+    m = colour.OPPONENT.double()
     cov = m @ m.T  # the covariance of M n for white n on R, G, B, divided by σ²
     torch.testing.assert_close(cov, torch.diag(m.norm(dim=1) ** 2))  # independent channels
     noise = 0.03 * torch.randn(1, 3, 256, 256, generator=g, dtype=torch.float64)
-    stds = (hqs.to_opponent(noise) - hqs.OPPONENT_OFFSET.double().view(1, 3, 1, 1)).std((0, 2, 3))
+    stds = (hqs.to_opponent(noise) - colour.OPPONENT_OFFSET.double().view(1, 3, 1, 1)).std(
+        (0, 2, 3)
+    )
     torch.testing.assert_close(stds, 0.03 * m.norm(dim=1), rtol=0.02, atol=0)
 
 
@@ -114,7 +117,7 @@ def test_channelwise_priors_see_each_opponent_channel_alone():
     prior = hqs.small_drunet(nc=(4, 8, 8, 8))
     x = torch.rand(2, 3, 16, 16, generator=g)
     sigma = torch.tensor([0.05, 0.1])
-    norms = hqs.OPPONENT.norm(dim=1)
+    norms = colour.OPPONENT.norm(dim=1)
     with torch.no_grad():
         out = prior(x, sigma)
         c = hqs.to_opponent(x)
@@ -130,10 +133,10 @@ def test_channelwise_priors_see_each_opponent_channel_alone():
                 for b in range(2)
             ]
         )
-        torch.testing.assert_close(out, hqs.from_opponent(alone), atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(out, colour.from_opponent(alone), atol=1e-6, rtol=1e-5)
         # the plausible slip, the noise level not scaled to each channel, changes the output:
         unscaled = prior.denoiser(c.reshape(6, 1, 16, 16), sigma.repeat_interleave(3))
-        assert not torch.allclose(hqs.from_opponent(unscaled.reshape(c.shape)), out, atol=1e-4)
+        assert not torch.allclose(colour.from_opponent(unscaled.reshape(c.shape)), out, atol=1e-4)
         rgb = hqs.Channelwise(prior.denoiser, opponent=False)(x, sigma)  # R, G, B alone
         torch.testing.assert_close(
             rgb,
@@ -147,7 +150,7 @@ def test_channelwise_priors_see_each_opponent_channel_alone():
 
 def test_a_training_batch_is_one_opponent_channel_of_each_patch():
     data = hqs.training_patches(16, 64, seed=0)
-    norms = hqs.OPPONENT.norm(dim=1)
+    norms = colour.OPPONENT.norm(dim=1)
     seen_gray = seen_colour = False
     for step in range(16):
         x, scale = hqs.training_batch(data, step, 4, torch.Generator().manual_seed(step))
@@ -185,3 +188,40 @@ def test_pnp_dpir_is_deepinvs_dpir_and_takes_other_iteration_counts():
     assert len(hqs.dpir_schedule(cu.NOISE_SIGMA, 4)[0]) == 4
     with pytest.raises(ValueError, match="n_iter >= 2"):
         hqs.dpir_schedule(cu.NOISE_SIGMA, 1)
+
+
+def test_untrained_unfolded_dpir_is_pnp_dpir_and_learns_a_positive_schedule(tmp_path):
+    torch.manual_seed(0)
+    denoiser = hqs.small_drunet(nc=(4, 8, 8, 8))
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    y, physics = hqs.measure_patches(x, torch.Generator().manual_seed(1))
+    model = hqs.unfolded_dpir(denoiser, n_iter=4, lamb=0.3)
+    sigmas, etas, _ = hqs.dpir_schedule(cu.NOISE_SIGMA, 4, lamb=0.3)
+    schedule = hqs.unfolded_schedule(model)
+    torch.testing.assert_close(torch.tensor(schedule["sigma"]), sigmas)
+    torch.testing.assert_close(torch.tensor(schedule["stepsize"]), etas)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model(y, physics), hqs.pnp_dpir(denoiser, n_iter=4, lamb=0.3)(y, physics)
+        )
+    # the noise levels are learned as logarithms: a step that would take σ_k below zero cannot
+    names = [n for n, _ in model.named_parameters()]
+    assert sum(n.startswith("params_algo.") for n in names) == 8  # 4 η_k and 4 log σ_k
+    with torch.no_grad():
+        model.params_algo["g_param"][3].sub_(10.0)
+    assert 0 < hqs.unfolded_schedule(model)["sigma"][3] < 1e-5
+    # the loader reads K and the denoiser's size from the file, and the learned schedule
+    save_model(model, str(tmp_path / "u.safetensors"))
+    loaded = hqs.load_unfolded_dpir(tmp_path / "u.safetensors")
+    assert hqs.unfolded_schedule(loaded) == hqs.unfolded_schedule(model)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(y, physics), model(y, physics))
+    save_model(denoiser, str(tmp_path / "d.safetensors"))  # a plausible mix-up of files
+    with pytest.raises(ValueError, match="no unfolded_dpir weights"):
+        hqs.load_unfolded_dpir(tmp_path / "d.safetensors")
+
+
+def test_a_size_drunet_cannot_take_is_refused_with_the_fix():
+    hqs.check_drunet_size(torch.zeros(1, 3, 256, 64))
+    with pytest.raises(ValueError, match=r"divisible by 8, got \(250, 256\).*pad"):
+        hqs.check_drunet_size(torch.zeros(1, 3, 250, 256))

@@ -36,11 +36,7 @@ def load_reconstructor(folder: Path):
     model = hqs.pnp_dpir(denoiser, sigma=NOISE_SIGMA, **schedule)
 
     def reconstruct(y: torch.Tensor, physics) -> torch.Tensor:
-        if y.shape[-2] % 8 or y.shape[-1] % 8:
-            raise ValueError(
-                f"DRUNet needs image sides divisible by 8, got {tuple(y.shape[-2:])}: pad the "
-                "measurement (circularly, as the blur) and crop the output."
-            )
+        hqs.check_drunet_size(y)
         with torch.no_grad():
             return model(y, physics)
 
