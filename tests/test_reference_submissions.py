@@ -10,6 +10,7 @@ import torch
 
 import course_utils as cu
 from course_utils.challenge import rules
+from course_utils.checkpoints import read_record
 
 ROOT = Path(__file__).resolve().parents[1]
 CHALLENGE = ROOT / "solutions" / "challenge"
@@ -111,3 +112,24 @@ def test_the_plug_and_play_denoiser_is_not_non_expansive_as_its_card_says():
     levels = record["largest over the patches, per level"]
     assert len(levels) == 8
     assert all(r["2f - I"] > 2.5 and r["I - f"] > 1 and r["f"] > 1 for r in levels), levels
+
+
+def test_the_unfolded_submission_beats_the_tv_baseline_on_the_dev_set(tv_dev_psnr):
+    """Its README's claims: +2.40 dB mean PSNR (asserted: 2.2),
+    better on all 5 images by at least 1 dB, at most 10 MB, the dev set in well under a minute."""
+    gains = gains_over_tv("unfolded_dpir", tv_dev_psnr, max_mb=10, max_seconds=30)
+    assert sum(gains) / len(gains) >= 2.2, gains
+    assert all(g > 1.0 for g in gains), gains
+
+
+def test_the_unfolded_submission_started_from_the_shipped_plug_and_play_weights():
+    """Its record names the denoiser and the schedule it was fine-tuned from: they must be the
+    shipped pnp_drunet ones (retrain unfolded_dpir after pnp_drunet)."""
+    record = read_record(CHALLENGE / "unfolded_dpir" / "unfolded_dpir.safetensors")
+    start = record["config"]["started from"]
+    pnp = CHALLENGE / "pnp_drunet"
+    assert (
+        start["denoiser sha256"]
+        == hashlib.sha256((pnp / "pnp_drunet.safetensors").read_bytes()).hexdigest()
+    ), "pnp_drunet was retrained: run solutions/challenge/unfolded_dpir/train.py"
+    assert start["schedule"] == json.loads((pnp / "schedule.json").read_text())["chosen"]
