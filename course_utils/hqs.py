@@ -263,9 +263,8 @@ def unfolded_dpir(
 def unfolded_schedule(model: dinv.optim.BaseOptim) -> dict[str, list[float]]:
     """The schedule of an :func:`unfolded_dpir` model, in iteration order: ``{"sigma": σ_k,
     "stepsize": η_k}`` (noise levels in image units)."""
-    log_sigmas = [float(s.detach()) for s in model.params_algo["g_param"]]
     return {
-        "sigma": [float(torch.tensor(s).exp()) for s in log_sigmas],
+        "sigma": [float(s.detach().exp()) for s in model.params_algo["g_param"]],
         "stepsize": stepsizes(model),
     }
 

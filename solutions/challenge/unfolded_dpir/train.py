@@ -33,6 +33,7 @@ import torch
 
 import course_utils as cu
 from course_utils import hqs
+from course_utils.paths import REPO_DIR
 from course_utils.training import fit, prepare, script_arguments, script_options
 
 HERE = Path(__file__).resolve().parent
@@ -117,8 +118,8 @@ def main() -> None:
         config={
             "model": "course_utils.hqs.unfolded_dpir(small_drunet)",
             "started from": {
-                "denoiser": str(args.init.relative_to(HERE.parent.parent.parent))
-                if args.init.is_relative_to(HERE.parent.parent.parent)
+                "denoiser": str(args.init.resolve().relative_to(REPO_DIR))
+                if args.init.resolve().is_relative_to(REPO_DIR)
                 else str(args.init),
                 "denoiser sha256": hashlib.sha256(args.init.read_bytes()).hexdigest(),
                 "schedule": schedule,
