@@ -5,7 +5,7 @@ The most used names are re-exported here, so notebooks can write ``import course
 and then ``cu.make_physics()``, ``cu.psnr(x_hat, x)``, ``cu.load_dev_set()``, ...
 """
 
-from . import bilevel, lista, primal_dual, regularisers, tomography
+from . import autoencoder, bilevel, digits, lista, primal_dual, regularisers, tomography
 from .baseline import tikhonov_reconstruct, tv_objective, tv_reconstruct
 from .checkpoints import load_checkpoint
 from .data import (
@@ -13,12 +13,12 @@ from .data import (
     PatchDataset,
     challenge_patches,
     load_dev_set,
-    load_digits,
     load_testset,
     make_loader,
     random_ellipse_phantom,
     training_patches,
 )
+from .digits import inpainting_problem, load_digits, render_glyphs
 from .gradients import (
     directional_derivative,
     finite_difference_gradient,
@@ -47,7 +47,9 @@ from .training import train
 from .validate import check_images
 
 __all__ = [
+    "autoencoder",
     "bilevel",
+    "digits",
     "lista",
     "primal_dual",
     "regularisers",
@@ -73,6 +75,8 @@ __all__ = [
     "load_checkpoint",
     "load_dev_set",
     "load_digits",
+    "render_glyphs",
+    "inpainting_problem",
     "load_image",
     "load_image_file",
     "load_kernel",

@@ -1,4 +1,4 @@
-"""Datasets and test-set files: training patches, the challenge's training photographs, digits,
+"""Datasets and test-set files: training patches, the challenge's training photographs,
 ellipse phantoms, and the files of the challenge's dev and hidden test sets.
 
 The images themselves (catalogue, splits, licences, loading, resizing) are in
@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
@@ -191,41 +190,6 @@ def challenge_patches(
         augment=part != "validation",
         seed=seed,
     )
-
-
-# ------------------------------------------------------------------------------- digits
-
-DIGITS_TEST_FRACTION = 0.25
-DIGITS_SPLIT_SEED = 0
-
-
-def load_digits(split: str = "train") -> tuple[Tensor, Tensor]:
-    """The 8×8 handwritten digits of scikit-learn (1797 images, classes 0–9).
-
-    The split is fixed (stratified by class, 25 % test, seed 0), so every notebook sees the
-    same 1347 training and 450 test images.
-
-    :param split: ``"train"``, ``"test"`` or ``"all"``.
-    :returns: images ``(N, 1, 8, 8)`` float32 in [0, 1] and labels ``(N,)`` int64.
-    """
-    from sklearn.datasets import load_digits as sklearn_digits
-    from sklearn.model_selection import train_test_split
-
-    if split not in ("train", "test", "all"):
-        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}.")
-    bunch = sklearn_digits()
-    images = torch.from_numpy(bunch.images / 16.0).float()[:, None]  # pixel values are 0..16
-    labels = torch.from_numpy(bunch.target).long()
-    if split == "all":
-        return images, labels
-    train_idx, test_idx = train_test_split(
-        np.arange(len(labels)),
-        test_size=DIGITS_TEST_FRACTION,
-        stratify=bunch.target,
-        random_state=DIGITS_SPLIT_SEED,
-    )
-    idx = torch.from_numpy(np.sort(train_idx if split == "train" else test_idx))
-    return images[idx], labels[idx]
 
 
 # ------------------------------------------------------------------------------ phantoms

@@ -328,3 +328,10 @@ def lpd_parameter_count(
 
     per_iter = block(n_primal + 1, n_primal) + (block(n_dual + 2, n_dual) if learned_dual else 0)
     return n_iter * per_iter
+
+
+def gaussian_gradient_variances(zbar: Tensor, omega: Tensor) -> tuple[Tensor, Tensor]:
+    """The variances of two one-sample estimators of d/dz̄ E[z²], z ~ N(z̄, ω²) (day3_1,
+    Exercise 3): the reparameterisation estimator 2(z̄ + ωξ) and the score-function estimator
+    z² (z − z̄) / ω², with ξ ~ N(0, 1); same shapes as the inputs."""
+    return 4 * omega**2, zbar**4 / omega**2 + 14 * zbar**2 + 15 * omega**2
