@@ -1,14 +1,14 @@
 """Autoencoders and variational autoencoders for the 16×16 digits (Day 3), and a digit classifier.
 
 Images are ``(B, 1, 16, 16)`` float32 in [0, 1] (``cu.load_digits(split, size=16)``); latent
-codes are ``(B, d)``. The encoder is three convolutions (16×16 → 8×8 → 4×4) and a linear map;
+codes are ``(B, n_z)``. The encoder is three convolutions (16×16 → 8×8 → 4×4) and a linear map;
 the decoder mirrors it with transposed convolutions and ends in a sigmoid, so its output lies in
 [0, 1].
 
-The VAE's decoder is Gaussian, p(x | z) = N(G(z), s² I), with one learned standard deviation
-``s`` for all pixels; its prior is N(0, I) and its encoder q(z | x) = N(μ(x), diag exp(ℓ(x)))
-(ℓ the log-variances). Log-likelihoods are in nats per image, of a density on [0, 1]^256: they
-can be positive (a density may exceed 1).
+The VAE's decoder is Gaussian, p(x | z) = N(G(z), σ_G² I), with one learned standard deviation
+σ_G for all pixels (``log_scale`` is log σ_G); its prior is N(0, I) and its encoder
+q(z | x) = N(z̄(x), diag ω(x)²), which outputs z̄ and log ω². Log-likelihoods are in nats per
+image, of a density on ℝ^256: they can be positive (a density may exceed 1).
 
 :func:`latent_map` reconstructs an image from a measurement by optimising in latent space
 (the generative regulariser of Bora, Jalal, Price and Dimakis 2017).
@@ -43,7 +43,7 @@ def _encoder_body() -> nn.Sequential:
 
 
 class Decoder(nn.Module):
-    """G: ``(B, d)`` latent codes → ``(B, 1, 16, 16)`` images in [0, 1]."""
+    """G: ``(B, n_z)`` latent codes → ``(B, 1, 16, 16)`` images in [0, 1]."""
 
     def __init__(self, latent: int):
         super().__init__()
@@ -74,7 +74,7 @@ class Autoencoder(nn.Module):
         self.decoder = Decoder(latent)
 
     def encode(self, x: Tensor) -> Tensor:
-        """``(B, 1, 16, 16)`` → codes ``(B, d)``."""
+        """``(B, 1, 16, 16)`` → codes ``(B, n_z)``."""
         _check_digits(x)
         return self.encoder(x)
 
@@ -93,13 +93,13 @@ class VAE(nn.Module):
         self.log_scale = nn.Parameter(torch.tensor(math.log(0.1)))  # log s
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """q(z | x): means and log-variances, each ``(B, d)``."""
+        """q(z | x): means z̄ and log-variances log ω², each ``(B, n_z)``."""
         _check_digits(x)
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar
 
     def log_likelihood(self, x: Tensor, x_mean: Tensor) -> Tensor:
-        """log N(x; x_mean, s² I) in nats, one value per image, shape ``(B,)``."""
+        """log N(x; x_mean, σ_G² I) in nats, one value per image, shape ``(B,)``."""
         s2 = torch.exp(2 * self.log_scale)
         sq = (x - x_mean).pow(2).flatten(1).sum(1)
         return -0.5 * sq / s2 - N_PIXELS * (self.log_scale + 0.5 * math.log(2 * math.pi))
@@ -116,8 +116,8 @@ class VAE(nn.Module):
     ) -> Tensor:
         """The importance-weighted bound with ``n_samples`` samples (Burda et al. 2016), ``(B,)``.
 
-        log (1/K) Σ_k p(x, z_k) / q(z_k | x), z_k ~ q(z | x); K = 1 is the ELBO (with the KL
-        estimated by sampling), and its expectation never decreases with K.
+        log (1/S) Σ_s p(x, z_s) / q(z_s | x), z_s ~ q(z | x); S = 1 is the ELBO (with the KL
+        estimated by sampling), and its expectation never decreases with S.
         """
         if n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {n_samples}.")
@@ -142,7 +142,8 @@ class VAE(nn.Module):
 
 
 def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
-    """KL( N(μ, diag exp(ℓ)) || N(0, I) ) in nats, summed over the last dimension."""
+    """KL( N(z̄, diag ω²) || N(0, I) ) in nats from ``mu`` = z̄ and ``logvar`` = log ω², summed
+    over the last dimension."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(-1)
 
 
@@ -207,14 +208,15 @@ def latent_map(
     """MAP in latent space: minimise :func:`latent_objective` over z by Adam.
 
     :param forward: the operator A (e.g. a deepinv physics' ``A``), images → measurements.
-    :param z0: starting codes ``(B, d)``; each image is optimised independently (the loss is
+    :param z0: starting codes ``(B, n_z)``; each image is optimised independently (the loss is
         a sum over the batch).
-    :returns: the reconstructions G(z) ``(B, 1, 16, 16)`` and the codes ``(B, d)``, detached.
+    :returns: the reconstructions G(z) ``(B, 1, 16, 16)`` and the codes ``(B, n_z)``, detached.
     """
     if sigma <= 0 or steps < 1:
         raise ValueError(f"need sigma > 0 and steps >= 1, got {sigma} and {steps}.")
     z = z0.detach().clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=lr)
+    flags = [p.requires_grad for p in decoder.parameters()]
     for p in decoder.parameters():
         p.requires_grad_(False)
     try:
@@ -222,9 +224,9 @@ def latent_map(
             optimizer.zero_grad()
             latent_objective(decoder, forward, y, sigma, z).sum().backward()
             optimizer.step()
-    finally:
-        for p in decoder.parameters():
-            p.requires_grad_(True)
+    finally:  # the decoder's parameters are left as they were
+        for p, flag in zip(decoder.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
     with torch.no_grad():
         return decoder(z), z.detach()
 
@@ -240,3 +242,90 @@ def _check_digits(x: Tensor) -> None:
 def _check_codes(z: Tensor, latent: int) -> None:
     if z.ndim != 2 or z.shape[1] != latent:
         raise ValueError(f"expected latent codes of shape (B, {latent}), got {tuple(z.shape)}.")
+
+
+# ------------------------------------------------------------------ few labels (day3_1 §6)
+
+FEW_LABELS_PER_CLASS = 10
+FEW_LABELS_VALIDATION = 300
+"""Training digits held out (a fixed random slice) to choose the few-label hyper-parameters."""
+
+
+class CodeClassifier(nn.Module):
+    """An encoder (images → codes ``(B, n_z)``) followed by a linear layer to 10 logits; the
+    codes are standardised by fixed ``shift`` and ``scale`` ``(n_z,)`` first."""
+
+    def __init__(self, encoder: nn.Module, shift: Tensor, scale: Tensor):
+        super().__init__()
+        self.encoder, self.head = encoder, nn.Linear(shift.numel(), 10)
+        self.register_buffer("shift", shift.clone())
+        self.register_buffer("scale", scale.clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head((self.encoder(x) - self.shift) / self.scale)
+
+
+def few_label_split(labels: Tensor, seed: int) -> tuple[Tensor, Tensor]:
+    """Indices into the training digits: ``FEW_LABELS_PER_CLASS`` labelled digits per class
+    (drawn with ``seed``) and the validation slice (the same for every seed, never labelled
+    for training)."""
+    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(123))
+    validation, pool = perm[:FEW_LABELS_VALIDATION], perm[FEW_LABELS_VALIDATION:]
+    g = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in range(10):
+        members = pool[labels[pool] == c]
+        chosen.append(members[torch.randperm(len(members), generator=g)[:FEW_LABELS_PER_CLASS]])
+    return torch.cat(chosen), validation
+
+
+def _adam(net: nn.Module, params, x: Tensor, c: Tensor, steps: int, lr: float) -> None:
+    opt = torch.optim.Adam(params, lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x), c).backward()
+        opt.step()
+
+
+def few_label_classifier(
+    x: Tensor,
+    c: Tensor,
+    seed: int,
+    lr: float,
+    steps: int,
+    pretrained: Autoencoder | None = None,
+    unlabelled: Tensor | None = None,
+) -> CodeClassifier:
+    """Train a :class:`CodeClassifier` on the labelled digits ``x`` ``(B, 1, 16, 16)``, ``c``.
+
+    From scratch (``pretrained`` None): a fresh encoder (initialised under ``seed``), every
+    layer trained by Adam for ``steps`` at ``lr``. Pre-trained: a copy of the autoencoder's
+    encoder, its codes standardised by their mean and standard deviation over the
+    ``unlabelled`` digits; a linear probe first (300 Adam steps at 1e-2 on the frozen codes),
+    then every layer for ``steps`` at ``lr``.
+    """
+    torch.manual_seed(seed)
+    encoder = Autoencoder(16 if pretrained is None else pretrained.latent).encoder
+    if pretrained is None:
+        net = CodeClassifier(encoder, torch.zeros(16), torch.ones(16))
+        _adam(net, net.parameters(), x, c, steps, lr)
+        return net.eval()
+    if unlabelled is None:
+        raise ValueError("a pre-trained encoder needs the unlabelled digits to standardise codes.")
+    encoder.load_state_dict(pretrained.encoder.state_dict())
+    for p in encoder.parameters():
+        p.requires_grad_(True)
+    with torch.no_grad():
+        codes = encoder(unlabelled)
+    net = CodeClassifier(encoder, codes.mean(0), codes.std(0))
+    with torch.no_grad():  # the probe: the encoder is frozen, so the codes are fixed
+        z = (encoder(x) - net.shift) / net.scale
+    _adam(net.head, net.head.parameters(), z, c, 300, 1e-2)
+    _adam(net, net.parameters(), x, c, steps, lr)
+    return net.eval()
+
+
+def accuracy(net: nn.Module, x: Tensor, c: Tensor) -> float:
+    """The share of ``x`` that ``net`` classifies as ``c``."""
+    with torch.no_grad():
+        return float((net(x).argmax(1) == c).float().mean())

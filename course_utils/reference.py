@@ -332,6 +332,6 @@ def lpd_parameter_count(
 
 def gaussian_gradient_variances(zbar: Tensor, omega: Tensor) -> tuple[Tensor, Tensor]:
     """The variances of two one-sample estimators of d/dz̄ E[z²], z ~ N(z̄, ω²) (day3_1,
-    Exercise 3): the reparameterisation estimator 2(z̄ + ωξ) and the score-function estimator
+    Exercise 2): the reparameterisation estimator 2(z̄ + ωξ) and the score-function estimator
     z² (z − z̄) / ω², with ξ ~ N(0, 1); same shapes as the inputs."""
     return 4 * omega**2, zbar**4 / omega**2 + 14 * zbar**2 + 15 * omega**2

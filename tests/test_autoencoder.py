@@ -122,3 +122,29 @@ def test_gaussian_gradient_variances_match_a_monte_carlo_estimate():
     var_r, var_s = gaussian_gradient_variances(torch.tensor(zbar), torch.tensor(omega))
     assert math.isclose(float((2 * z).var()), float(var_r), rel_tol=0.01)
     assert math.isclose(float((z**2 * (z - zbar) / omega**2).var()), float(var_s), rel_tol=0.03)
+
+
+def test_the_few_label_script_runs_and_writes_its_record(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from course_utils.paths import REPO_DIR
+
+    out = tmp_path / "few.json"
+    script = REPO_DIR / "solutions/training/autoencoders/few_labels.py"
+    subprocess.run([sys.executable, str(script), "--smoke", "--out", str(out)], check=True)
+    record = json.loads(out.read_text())
+    assert set(record["chosen"]) == {"scratch", "pretrained"}
+    assert len(record["test accuracy"]["scratch"]) == len(record["test seeds"]) == 1
+
+
+def test_few_label_split_keeps_the_validation_digits_out():
+    from course_utils.autoencoder import FEW_LABELS_VALIDATION, few_label_split
+
+    labels = cu.load_digits("train")[1]
+    idx, val = few_label_split(labels, 0)
+    assert len(val) == FEW_LABELS_VALIDATION and len(idx) == 100
+    assert not set(idx.tolist()) & set(val.tolist())
+    assert torch.equal(torch.bincount(labels[idx]), torch.full((10,), 10))
+    assert torch.equal(few_label_split(labels, 1)[1], val)  # the same slice for every draw
