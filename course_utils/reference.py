@@ -335,3 +335,18 @@ def gaussian_gradient_variances(zbar: Tensor, omega: Tensor) -> tuple[Tensor, Te
     Exercise 2): the reparameterisation estimator 2(z̄ + ωξ) and the score-function estimator
     z² (z − z̄) / ω², with ξ ~ N(0, 1); same shapes as the inputs."""
     return 4 * omega**2, zbar**4 / omega**2 + 14 * zbar**2 + 15 * omega**2
+
+
+def vae_latent_neg_log_posterior(
+    decoder: Callable[[Tensor], Tensor],
+    forward: Callable[[Tensor], Tensor],
+    y: Tensor,
+    sigma: float,
+    sigma_G: float,
+    z: Tensor,
+) -> Tensor:
+    """-log p(z | y) up to a constant, for z ~ N(0, I), x = G(z) + σ_G ξ and y = A(x + n),
+    n ~ N(0, σ² I) (day3_1, Exercise 3); one value per image."""
+    from .autoencoder import latent_objective
+
+    return latent_objective(decoder, forward, y, math.sqrt(sigma**2 + sigma_G**2), z)

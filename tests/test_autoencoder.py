@@ -148,3 +148,17 @@ def test_few_label_split_keeps_the_validation_digits_out():
     assert not set(idx.tolist()) & set(val.tolist())
     assert torch.equal(torch.bincount(labels[idx]), torch.full((10,), 10))
     assert torch.equal(few_label_split(labels, 1)[1], val)  # the same slice for every draw
+
+
+def test_the_vae_posterior_adds_the_decoder_noise_to_the_measurement_noise():
+    from course_utils.reference import vae_latent_neg_log_posterior
+
+    torch.manual_seed(0)
+    vae = VAE(3)
+    x = cu.load_digits("test", size=16)[0][:4]
+    physics, y = cu.inpainting_problem(x, seed=0)
+    z = torch.randn(4, 3, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        value = vae_latent_neg_log_posterior(vae.decoder, physics.A, y, 0.05, 0.04, z)
+        misfit = (physics.A(vae.decoder(z)) - y).pow(2).flatten(1).sum(1)
+    assert torch.allclose(value, misfit / (2 * (0.05**2 + 0.04**2)) + z.pow(2).sum(1) / 2)
